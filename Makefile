@@ -1,0 +1,120 @@
+# sluice: plain Makefile over pkg-config. `make help` lists the targets.
+
+CC       ?= cc
+BUILD    ?= build/default
+SANITIZER ?=
+PKGS     := libcurl libgit2 yaml-0.1 jansson libmicrohttpd
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_REV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wwrite-strings
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+SAN_FLAGS := $(if $(SANITIZER),-fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all,)
+OPT ?= -O2
+CFLAGS  ?= -g $(OPT)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_FLAGS) -Iinclude $(PKG_CFLAGS) \
+             -DSLUICE_VERSION='"$(VERSION)"' -DSLUICE_GIT_REV='"$(GIT_REV)"'
+ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
+LIBS = $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libsluice.a
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT := tests/unit/support.c
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BUILD := build/fuzz
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+C_FILES  := $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src cmd include tests -name '*.[ch]')
+
+.PHONY: all help deps test unit check demo fuzz fuzz-run bench format format-check clean install
+
+all: bin/sluice bin/sluiced
+
+help:
+	@echo "make            build bin/sluice and bin/sluiced"
+	@echo "make test       install what is missing (as root), then run every test under ASan+UBSan"
+	@echo "make demo       install what is missing (as root), then run the demo"
+	@echo "make fuzz       build the libFuzzer targets (clang) into $(FUZZ_BUILD)/"
+	@echo "make fuzz-run   run each fuzz target for FUZZ_SECONDS (default 60)"
+	@echo "make bench      speed and memory figures beside kubectl's"
+	@echo "make format     clang-format every C file; make format-check only checks"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/cmd/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+bin/%: $(BUILD)/bin/%
+	@mkdir -p bin
+	cp $< $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/support.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/tests/unit/support.o $(LIB) $(LIBS) $(CMOCKA_LIBS)
+
+deps:
+	@scripts/deps.sh
+
+# Every test, under AddressSanitizer and UndefinedBehaviorSanitizer.
+test: deps
+	@$(MAKE) --no-print-directory BUILD=build/san SANITIZER=address,undefined check
+
+check: $(TEST_BIN) $(BUILD)/bin/sluice $(BUILD)/bin/sluiced
+	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
+	    $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+
+FUZZ_SECONDS ?= 60
+fuzz-run: fuzz
+	@for f in $(FUZZ_BIN); do \
+	    n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	        -dict=tests/fuzz/yaml.dict $(FUZZ_BUILD)/corpus/$$n tests/fuzz/seeds || exit 1; \
+	done
+
+bench: all
+	@bench/run.sh
+
+format:
+	clang-format -i $(C_FILES)
+
+format-check:
+	@clang-format --dry-run -Werror $(C_FILES) && echo "format: ok"
+
+install: all
+	install -d $(DESTDIR)/usr/local/bin $(DESTDIR)/usr/local/share/man/man1 $(DESTDIR)/usr/local/share/man/man8
+	install -m 755 bin/sluice bin/sluiced $(DESTDIR)/usr/local/bin/
+	install -m 644 docs/sluice.1 $(DESTDIR)/usr/local/share/man/man1/
+	install -m 644 docs/sluiced.8 $(DESTDIR)/usr/local/share/man/man8/
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages sluice needs to build and test, once.
+# Idempotent: does nothing when everything is present. Needs root (apt-get)
+# only when something is missing.
+set -euo pipefail
+
+pkgs=(
+	build-essential pkg-config git
+	libcurl4-openssl-dev libgit2-dev libyaml-dev libjansson-dev libmicrohttpd-dev
+	libcmocka-dev
+	clang libclang-rt-14-dev clang-format # libFuzzer targets and the format check
+	python3 time                         # test tools (corpus checker, peak RSS)
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "sluice: missing Debian packages: ${missing[*]}" >&2
+	echo "sluice: run this as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 2
+fi
+echo "sluice: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

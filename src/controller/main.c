@@ -1,0 +1,109 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sluice/cli.h"
+#include "sluice/controller.h"
+#include "sluice/diag.h"
+#include "sluice/error.h"
+#include "sluice/log.h"
+#include "sluice/manifest.h"
+
+static const char usage[] =
+    "Usage: sluiced [OPTIONS]\n"
+    "\n"
+    "The sluice controller. Logs are JSON, one object per line, on stderr.\n"
+    "\n"
+    "Options:\n"
+    "  --check DIR          load and validate the manifests under DIR, log the result, and\n"
+    "                       exit 0 (valid) or 1 (invalid)\n"
+    "  --log-level LEVEL    error, warn, info (default) or debug (also SLUICE_LOG_LEVEL)\n"
+    "  --log-format FORMAT  json (default) or text (also SLUICE_LOG_FORMAT)\n"
+    "  --version            print the version\n"
+    "  -h, --help           print this help\n"
+    "\n"
+    "See sluiced(8).\n";
+
+static int check_tree(const char *dir)
+{
+	struct manifest_set *set = NULL;
+	struct diag errs;
+	char count[32], files[32];
+	int rc;
+
+	diag_init(&errs);
+	rc = manifest_load(&set, dir, &errs);
+	if (rc == SLUICE_EINVALID) {
+		for (size_t i = 0; i < errs.count; i++)
+			slog(SLOG_ERROR, errs.msgs[i], "path", dir, NULL);
+		snprintf(count, sizeof(count), "%zu", diag_total(&errs));
+		slog(SLOG_ERROR, "manifests invalid", "path", dir, "problems", count, NULL);
+		diag_dispose(&errs);
+		return 1;
+	}
+	diag_dispose(&errs);
+	if (rc < 0) {
+		slog(SLOG_ERROR, sluice_error_last(), "path", dir, NULL);
+		return 2;
+	}
+	snprintf(count, sizeof(count), "%zu", set->count);
+	snprintf(files, sizeof(files), "%zu", set->files);
+	slog(SLOG_INFO, "manifests valid", "path", dir, "objects", count, "files", files, NULL);
+	manifest_set_free(set);
+	return 0;
+}
+
+int controller_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"check", required_argument, NULL, 'c'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"log-format", required_argument, NULL, 'f'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	enum slog_level level = SLOG_INFO;
+	enum slog_format fmt = SLOG_JSON;
+	const char *check = NULL;
+	int opt;
+
+	slog_setup(fmt, level, stderr);
+	if (slog_setup_from_env() < 0) {
+		fprintf(stderr, "sluiced: %s\n", sluice_error_last());
+		return 2;
+	}
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': check = optarg; break;
+		case 'l':
+			if (slog_level_parse(&level, optarg) < 0)
+				goto bad;
+			slog_setup(fmt, level, stderr);
+			break;
+		case 'f':
+			if (slog_format_parse(&fmt, optarg) < 0)
+				goto bad;
+			slog_setup(fmt, level, stderr);
+			break;
+		case 'V': printf("sluiced%s\n", cli_version_string() + strlen("sluice")); return 0;
+		case 'h': fputs(usage, stdout); return 0;
+		default:
+			fprintf(stderr, "sluiced: unknown or incomplete option '%s' (see 'sluiced --help')\n",
+			        argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluiced: unexpected argument '%s' (see 'sluiced --help')\n", argv[optind]);
+		return 2;
+	}
+	if (check)
+		return check_tree(check);
+	fprintf(stderr, "sluiced: no source to watch: give --check DIR (see 'sluiced --help')\n");
+	return 2;
+bad:
+	fprintf(stderr, "sluiced: %s\n", sluice_error_last());
+	return 2;
+}
