@@ -73,11 +73,13 @@ deps:
 	@scripts/deps.sh
 
 # Every test, under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The plain build is measured too (time and memory limits need it unsanitized).
 test: deps
+	@$(MAKE) --no-print-directory BUILD=build/default build/default/bin/sluice
 	@$(MAKE) --no-print-directory BUILD=build/san SANITIZER=address,undefined check
 
 check: $(TEST_BIN) $(BUILD)/bin/sluice $(BUILD)/bin/sluiced
-	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+	@BUILD=$(BUILD) PLAIN=build/default ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(TEST_BIN)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -92,11 +94,13 @@ fuzz: $(FUZZ_BIN)
 
 FUZZ_SECONDS ?= 60
 fuzz-run: fuzz
+	@mkdir -p $(FUZZ_BUILD)/seeds
+	@for c in tests/data/yaml/*/input.yaml; do cp $$c $(FUZZ_BUILD)/seeds/$$(basename $$(dirname $$c)); done
 	@for f in $(FUZZ_BIN); do \
 	    n=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
-	        -dict=tests/fuzz/yaml.dict $(FUZZ_BUILD)/corpus/$$n tests/fuzz/seeds || exit 1; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
+	        -dict=tests/fuzz/yaml.dict $(FUZZ_BUILD)/corpus/$$n $(FUZZ_BUILD)/seeds || exit 1; \
 	done
 
 bench: all
@@ -118,3 +122,5 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+.SECONDARY:

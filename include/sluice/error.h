@@ -34,8 +34,7 @@ enum sluice_error_code {
  * so that `return sluice_error_set(SLUICE_EINVALID, "...")` reads naturally.
  * Newlines in the message are replaced by spaces: a message is one line.
  */
-int sluice_error_set(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int sluice_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The last message recorded on this thread; never NULL ("" when none). */
 const char *sluice_error_last(void);

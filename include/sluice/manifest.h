@@ -33,10 +33,10 @@
 #define SLUICE_MANIFEST_MAX_OBJECTS 100000
 
 struct manifest_obj {
-	json_t *obj;     /* owned; the object as written (aliases expanded) */
-	char *path;      /* the file, as the user named it: ROOT/sub/file.yaml */
-	unsigned line;   /* 1-based line where the object starts */
-	char *group;     /* "" for the core group */
+	json_t *obj;   /* owned; the object as written (aliases expanded) */
+	char *path;    /* the file, as the user named it: ROOT/sub/file.yaml */
+	unsigned line; /* 1-based line where the object starts */
+	char *group;   /* "" for the core group */
 	char *version;
 	char *kind;
 	char *namespace; /* "" when the object names none */

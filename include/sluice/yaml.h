@@ -58,8 +58,7 @@ struct yaml_scalar {
  * forms); `plain` is nonzero for an unquoted scalar. Returns 0, or
  * SLUICE_EINVALID when an explicit tag cannot hold the text (e.g. "!!int abc").
  */
-int yaml_resolve(struct yaml_scalar *out, const char *tag, const char *text, size_t len,
-                 int plain);
+int yaml_resolve(struct yaml_scalar *out, const char *tag, const char *text, size_t len, int plain);
 
 struct yaml_stream;
 

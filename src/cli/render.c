@@ -42,8 +42,8 @@ int cli_render(struct cli *c, int argc, char **argv)
 		if (opt == -1) {
 			/* a positional argument: options may follow it */
 			if (dir) {
-				fprintf(c->err, "%s render: more than one DIR given ('%s')\n", c->prog,
-				        argv[optind]);
+				fprintf(c->err, "%s render: more than one DIR given ('%s')\n",
+				        c->prog, argv[optind]);
 				return CLI_ERROR;
 			}
 			dir = argv[optind++];
@@ -56,14 +56,18 @@ int cli_render(struct cli *c, int argc, char **argv)
 			} else if (strcmp(optarg, "json") == 0) {
 				fmt = MANIFEST_JSON;
 			} else {
-				fprintf(c->err, "%s render: unknown output format '%s' (want yaml or json)\n",
-				        c->prog, optarg);
+				fprintf(
+				    c->err,
+				    "%s render: unknown output format '%s' (want yaml or json)\n",
+				    c->prog, optarg);
 				return CLI_ERROR;
 			}
 			break;
 		case 'h': fputs(render_usage, c->out); return CLI_OK;
 		default:
-			fprintf(c->err, "%s render: unknown or incomplete option '%s' (see '%s render --help')\n",
+			fprintf(c->err,
+			        "%s render: unknown or incomplete option '%s' (see '%s render "
+			        "--help')\n",
 			        c->prog, argv[optind - 1], c->prog);
 			return CLI_ERROR;
 		}

@@ -24,7 +24,7 @@ int cli_version(struct cli *c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	fprintf(c->out, "%s\n", cli_version_string());
-	fprintf(c->out, "libyaml %s, jansson %s, libcurl %s, libgit2 %s\n", yaml_get_version_string(),
-	        JANSSON_VERSION, LIBCURL_VERSION, LIBGIT2_VERSION);
+	fprintf(c->out, "libyaml %s, jansson %s, libcurl %s, libgit2 %s\n",
+	        yaml_get_version_string(), JANSSON_VERSION, LIBCURL_VERSION, LIBGIT2_VERSION);
 	return CLI_OK;
 }

@@ -90,13 +90,16 @@ int controller_main(int argc, char **argv)
 		case 'V': printf("sluiced%s\n", cli_version_string() + strlen("sluice")); return 0;
 		case 'h': fputs(usage, stdout); return 0;
 		default:
-			fprintf(stderr, "sluiced: unknown or incomplete option '%s' (see 'sluiced --help')\n",
-			        argv[optind - 1]);
+			fprintf(
+			    stderr,
+			    "sluiced: unknown or incomplete option '%s' (see 'sluiced --help')\n",
+			    argv[optind - 1]);
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "sluiced: unexpected argument '%s' (see 'sluiced --help')\n", argv[optind]);
+		fprintf(stderr, "sluiced: unexpected argument '%s' (see 'sluiced --help')\n",
+		        argv[optind]);
 		return 2;
 	}
 	if (check)

@@ -117,7 +117,8 @@ static int dump(struct buf *b, const json_t *v, unsigned flags, unsigned depth)
 			keys[i].len = json_object_iter_key_len(it);
 			keys[i].v = json_object_iter_value(it);
 		}
-		qsort(keys, i, sizeof(*keys), jsonfmt_keycmp);
+		if (i > 1)
+			qsort(keys, i, sizeof(*keys), jsonfmt_keycmp);
 		rc = buf_addc(b, '{');
 		for (size_t k = 0; rc == 0 && k < i; k++) {
 			if (k)

@@ -126,7 +126,8 @@ static int add_object(struct manifest_set *set, struct diag *errs, const char *p
 	int bad = 0;
 
 	if (!json_is_object(v)) {
-		diag_add(errs, "%s:%u: a manifest must be a mapping, not %s", path, line, type_name(v));
+		diag_add(errs, "%s:%u: a manifest must be a mapping, not %s", path, line,
+		         type_name(v));
 		return -1;
 	}
 	bad |= check_field(errs, path, line, v, "apiVersion", "apiVersion", &api);
@@ -143,16 +144,16 @@ static int add_object(struct manifest_set *set, struct diag *errs, const char *p
 		unsigned ml = line_or(ys, meta, line);
 		bad |= check_field(errs, path, ml, meta, "name", "metadata.name", &name);
 		if (get_str(meta, "namespace", &ns) < 0) {
-			diag_add(errs, "%s:%u: metadata.namespace must be a string, not %s", path, ml,
-			         type_name(json_object_get(meta, "namespace")));
+			diag_add(errs, "%s:%u: metadata.namespace must be a string, not %s", path,
+			         ml, type_name(json_object_get(meta, "namespace")));
 			bad = -1;
 		}
 	}
 	if (api) {
 		slash = strchr(api, '/');
 		if (slash == api || (slash && (!slash[1] || strchr(slash + 1, '/')))) {
-			diag_add(errs, "%s:%u: apiVersion \"%s\" is not GROUP/VERSION or VERSION", path,
-			         line, api);
+			diag_add(errs, "%s:%u: apiVersion \"%s\" is not GROUP/VERSION or VERSION",
+			         path, line, api);
 			bad = -1;
 		}
 	}
@@ -191,8 +192,8 @@ static int add_object(struct manifest_set *set, struct diag *errs, const char *p
 		const struct manifest_obj *p = &set->objs[json_integer_value(prev)];
 		char what[512];
 		manifest_obj_describe(what, sizeof(what), o);
-		diag_add(errs, "%s:%u: duplicate object %s: also defined at %s:%u", path, line, what,
-		         p->path, p->line);
+		diag_add(errs, "%s:%u: duplicate object %s: also defined at %s:%u", path, line,
+		         what, p->path, p->line);
 		obj_dispose(o);
 		free(key);
 		return -1;
@@ -359,8 +360,8 @@ static int walk_entry(struct walk *w, const char *real, const char *shown, const
 		}
 		target[tl] = '\0';
 		if (target[0] == '/') {
-			diag_add(w->errs, "%s:1: symlink to an absolute path (%s) is not allowed", shown,
-			         target);
+			diag_add(w->errs, "%s:1: symlink to an absolute path (%s) is not allowed",
+			         shown, target);
 			return -1;
 		}
 		if (!realpath(real, resolved)) {
@@ -370,7 +371,8 @@ static int walk_entry(struct walk *w, const char *real, const char *shown, const
 			return -1;
 		}
 		if (!inside_root(w, resolved)) {
-			diag_add(w->errs, "%s:1: symlink leads out of the root (-> %s)", shown, target);
+			diag_add(w->errs, "%s:1: symlink leads out of the root (-> %s)", shown,
+			         target);
 			return -1;
 		}
 		if (stat(resolved, &st) < 0) {
@@ -441,7 +443,8 @@ static int walk_dir(struct walk *w, const char *real, const char *shown, unsigne
 			goto out;
 		}
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n && !w->fatal; i++) {
 		char *r = NULL, *s = NULL;
 		int erc;
@@ -477,8 +480,8 @@ int manifest_load(struct manifest_set **out, const char *root, struct diag *errs
 
 	*out = NULL;
 	if (stat(root, &st) < 0)
-		return sluice_error_set(errno == ENOENT ? SLUICE_ENOTFOUND : SLUICE_EIO, "%s: %s", root,
-		                        strerror(errno));
+		return sluice_error_set(errno == ENOENT ? SLUICE_ENOTFOUND : SLUICE_EIO, "%s: %s",
+		                        root, strerror(errno));
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->set = manifest_set_new())) {
 		free(w);

@@ -16,8 +16,8 @@ static int dump_json(char **out, const struct manifest_set *s)
 		rc = jsonfmt_dump(out, s->objs[0].obj, 0);
 		goto done;
 	}
-	list = json_pack("{s:s, s:s, s:{s:s}, s:[]}", "apiVersion", "v1", "kind", "List", "metadata",
-	                 "resourceVersion", "", "items");
+	list = json_pack("{s:s, s:s, s:{s:s}, s:[]}", "apiVersion", "v1", "kind", "List",
+	                 "metadata", "resourceVersion", "", "items");
 	if (!list)
 		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
 	items = json_object_get(list, "items");

@@ -10,7 +10,7 @@
 #include "sluice/error.h"
 #include "sluice/log.h"
 
-#define SLOG_LINE_MAX 8192
+#define SLOG_LINE_MAX    8192
 #define SLOG_SECRETS_MAX 64
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -54,8 +54,8 @@ int slog_format_parse(enum slog_format *out, const char *s)
 	else if (strcasecmp(s, "json") == 0)
 		*out = SLOG_JSON;
 	else
-		return sluice_error_set(SLUICE_EINVALID, "unknown log format '%s' (want text or json)",
-		                        s);
+		return sluice_error_set(SLUICE_EINVALID,
+		                        "unknown log format '%s' (want text or json)", s);
 	return 0;
 }
 
@@ -92,7 +92,8 @@ int slog_add_secret(const char *secret)
 	}
 	if (logger.nsecrets == SLOG_SECRETS_MAX) {
 		pthread_mutex_unlock(&logger.lock);
-		return sluice_error_set(SLUICE_ELIMIT, "more than %d secrets registered for redaction",
+		return sluice_error_set(SLUICE_ELIMIT,
+		                        "more than %d secrets registered for redaction",
 		                        SLOG_SECRETS_MAX);
 	}
 	copy = strdup(secret);

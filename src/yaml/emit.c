@@ -73,7 +73,8 @@ static int node(yaml_emitter_t *em, const json_t *v, unsigned depth)
 		return scalar(em, num, strlen(num), YAML_PLAIN_SCALAR_STYLE);
 	case JSON_REAL:
 		if (!isfinite(json_real_value(v)))
-			return sluice_error_set(SLUICE_EINVALID, "yaml: NaN or infinity in a value");
+			return sluice_error_set(SLUICE_EINVALID,
+			                        "yaml: NaN or infinity in a value");
 		numfmt_json(num, sizeof(num), json_real_value(v));
 		return scalar(em, num, strlen(num), YAML_PLAIN_SCALAR_STYLE);
 	case JSON_STRING: return string(em, json_string_value(v), json_string_length(v));
@@ -101,10 +102,10 @@ static int node(yaml_emitter_t *em, const json_t *v, unsigned depth)
 			keys[i].len = json_object_iter_key_len(it);
 			keys[i].v = json_object_iter_value(it);
 		}
-		qsort(keys, i, sizeof(*keys), jsonfmt_keycmp);
-		yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
-		                                    n ? YAML_ANY_MAPPING_STYLE
-		                                      : YAML_FLOW_MAPPING_STYLE);
+		if (i > 1)
+			qsort(keys, i, sizeof(*keys), jsonfmt_keycmp);
+		yaml_mapping_start_event_initialize(
+		    &ev, NULL, NULL, 1, n ? YAML_ANY_MAPPING_STYLE : YAML_FLOW_MAPPING_STYLE);
 		rc = emit(em, &ev);
 		for (size_t k = 0; rc == 0 && k < i; k++) {
 			rc = string(em, keys[k].s, keys[k].len);

@@ -6,6 +6,7 @@
  * counted; once a document with aliases passes every limit it is copied into
  * a plain tree, so that later edits of one object never change another.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -64,7 +65,7 @@ struct parser {
 	int used_alias;
 	json_t *root;
 	unsigned root_line;
-	size_t line_base; /* lines before the current chunk */
+	size_t line_base;  /* lines before the current chunk */
 	const char *chunk; /* the text libyaml is reading */
 	size_t chunk_len;
 	size_t *line_off; /* byte offset of each line of the chunk, made on demand */
@@ -73,11 +74,11 @@ struct parser {
 
 /* Lines in libyaml's marks count from the start of the current document
  * chunk; LINE() makes them lines of the file. */
-#define LINE(p, mark) ((unsigned)((mark).line + 1 + (p)->line_base))
+#define LINE(p, mark)            ((unsigned)((mark).line + 1 + (p)->line_base))
 #define FAIL(p, mark, code, ...) fail_at(p, LINE(p, mark), (mark).column + 1, code, __VA_ARGS__)
 
 static int fail_at(struct parser *p, size_t line, size_t col, int code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 
 static int fail_at(struct parser *p, size_t line, size_t col, int code, const char *fmt, ...)
 {
@@ -153,9 +154,10 @@ static int charge(struct parser *p, const yaml_mark_t *mark, size_t nodes, size_
 		            "document expands to more than %u values (alias expansion limit)",
 		            SLUICE_YAML_MAX_DOC_NODES);
 	if (p->doc_bytes > SLUICE_YAML_MAX_DOC_BYTES)
-		return FAIL(p, *mark, SLUICE_ELIMIT,
-		            "document expands to more than %u bytes of text (alias expansion limit)",
-		            SLUICE_YAML_MAX_DOC_BYTES);
+		return FAIL(
+		    p, *mark, SLUICE_ELIMIT,
+		    "document expands to more than %u bytes of text (alias expansion limit)",
+		    SLUICE_YAML_MAX_DOC_BYTES);
 	return 0;
 }
 
@@ -179,7 +181,8 @@ static int key_from_scalar(struct parser *p, const yaml_mark_t *mark, const stru
 	case YAML_SCALAR_INT: snprintf(buf, sizeof(buf), "%lld", sc->i); break;
 	case YAML_SCALAR_UINT:
 		return FAIL(p, *mark, SLUICE_EINVALID,
-		            "unsupported map key of type uint64: %llu does not fit in int64", sc->u);
+		            "unsupported map key of type uint64: %llu does not fit in int64",
+		            sc->u);
 	case YAML_SCALAR_FLOAT:
 		numfmt_go_g(buf, sizeof(buf), sc->f, 32);
 		if (strcmp(buf, "+Inf") == 0)
@@ -211,11 +214,20 @@ static int key_from_json(struct parser *p, const yaml_mark_t *mark, const json_t
 	memset(&sc, 0, sizeof(sc));
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		return key_from_scalar(p, mark, &sc, json_string_value(v), json_string_length(v), out,
-		                       outlen);
-	case JSON_INTEGER: sc.type = YAML_SCALAR_INT; sc.i = json_integer_value(v); break;
-	case JSON_REAL: sc.type = YAML_SCALAR_FLOAT; sc.f = json_real_value(v); break;
-	case JSON_TRUE: sc.type = YAML_SCALAR_BOOL; sc.b = 1; break;
+		return key_from_scalar(p, mark, &sc, json_string_value(v), json_string_length(v),
+		                       out, outlen);
+	case JSON_INTEGER:
+		sc.type = YAML_SCALAR_INT;
+		sc.i = json_integer_value(v);
+		break;
+	case JSON_REAL:
+		sc.type = YAML_SCALAR_FLOAT;
+		sc.f = json_real_value(v);
+		break;
+	case JSON_TRUE:
+		sc.type = YAML_SCALAR_BOOL;
+		sc.b = 1;
+		break;
 	case JSON_FALSE: sc.type = YAML_SCALAR_BOOL; break;
 	case JSON_NULL: sc.type = YAML_SCALAR_NULL; break;
 	default: return FAIL(p, *mark, SLUICE_EINVALID, "a mapping key must be a scalar");
@@ -282,7 +294,28 @@ static int b64_decode(unsigned char *out, size_t *outlen, const char *in, size_t
 
 static int is_binary_tag(const char *tag)
 {
-	return tag && (strcmp(tag, "tag:yaml.org,2002:binary") == 0 || strcmp(tag, "!!binary") == 0);
+	return tag &&
+	       (strcmp(tag, "tag:yaml.org,2002:binary") == 0 || strcmp(tag, "!!binary") == 0);
+}
+
+/*
+ * kubectl prints a float in Go's shortest form and reads that text back: as
+ * an integer when it is one and fits int64, else as a float. So 1e3 becomes
+ * 1000, and 2^62 becomes 4611686018427388000, exactly as kubectl shows them.
+ */
+static json_t *number_from_double(double f)
+{
+	char text[NUMFMT_BUF], *end;
+	long long i;
+
+	numfmt_json(text, sizeof(text), f);
+	if (!strpbrk(text, ".eIN")) {
+		errno = 0;
+		i = strtoll(text, &end, 10);
+		if (errno == 0 && *end == '\0')
+			return json_integer(i);
+	}
+	return json_real(f);
 }
 
 static int scalar_to_json(struct parser *p, const yaml_event_t *ev, const struct yaml_scalar *sc,
@@ -319,12 +352,7 @@ static int scalar_to_json(struct parser *p, const yaml_event_t *ev, const struct
 			return FAIL(p, ev->start_mark, SLUICE_EINVALID,
 			            "%.*s: infinity and NaN cannot be represented in JSON",
 			            (int)(len > 32 ? 32 : len), text);
-		/* kubectl reads integral JSON numbers back as integers */
-		if (sc->f == floor(sc->f) && sc->f >= -9223372036854775808.0 &&
-		    sc->f < 9223372036854775808.0)
-			*out = json_integer((json_int_t)sc->f);
-		else
-			*out = json_real(sc->f);
+		*out = number_from_double(sc->f);
 		break;
 	}
 	if (!*out)
@@ -500,8 +528,9 @@ static int check_escapes(struct parser *p, const yaml_event_t *ev)
 		if (p->chunk[off] != '\\')
 			continue;
 		if (off + 1 < p->chunk_len && p->chunk[off + 1] == '/')
-			return FAIL(p, ev->start_mark, SLUICE_EINVALID,
-			            "found unknown escape character '\\/' in a double-quoted scalar");
+			return FAIL(
+			    p, ev->start_mark, SLUICE_EINVALID,
+			    "found unknown escape character '\\/' in a double-quoted scalar");
 		off++;
 	}
 	return 0;
@@ -520,8 +549,9 @@ static int on_scalar(struct parser *p, const yaml_event_t *ev)
 	int rc;
 
 	if (len > SLUICE_YAML_MAX_SCALAR_BYTES)
-		return FAIL(p, ev->start_mark, SLUICE_ELIMIT, "scalar of %zu bytes exceeds the limit of %u",
-		            len, SLUICE_YAML_MAX_SCALAR_BYTES);
+		return FAIL(p, ev->start_mark, SLUICE_ELIMIT,
+		            "scalar of %zu bytes exceeds the limit of %u", len,
+		            SLUICE_YAML_MAX_SCALAR_BYTES);
 	if ((rc = check_escapes(p, ev)) < 0)
 		return rc;
 	if ((rc = yaml_resolve(&sc, tag, text, len, plain)) < 0)
@@ -549,7 +579,8 @@ static int on_alias(struct parser *p, const yaml_event_t *ev)
 	int rc;
 
 	if (!a)
-		return FAIL(p, ev->start_mark, SLUICE_EINVALID, "unknown anchor '%s' referenced", name);
+		return FAIL(p, ev->start_mark, SLUICE_EINVALID, "unknown anchor '%s' referenced",
+		            name);
 	if (p->depth + a->height > SLUICE_YAML_MAX_DEPTH)
 		return FAIL(p, ev->start_mark, SLUICE_ELIMIT, "nesting deeper than %d levels",
 		            SLUICE_YAML_MAX_DEPTH);
@@ -712,15 +743,14 @@ static int parse_chunk(struct parser *p, const char *data, size_t len)
 		if (!yaml_parser_parse(&yp, &ev)) {
 			const char *ctx = yp.context;
 			rc = fail_at(p, LINE(p, yp.problem_mark), yp.problem_mark.column + 1,
-			             SLUICE_EINVALID, "%s%s%s%s", yp.problem ? yp.problem : "syntax error",
-			             ctx ? " (" : "", ctx ? ctx : "", ctx ? ")" : "");
+			             SLUICE_EINVALID, "%s%s%s%s",
+			             yp.problem ? yp.problem : "syntax error", ctx ? " (" : "",
+			             ctx ? ctx : "", ctx ? ")" : "");
 			break;
 		}
 		switch (ev.type) {
 		case YAML_STREAM_END_EVENT: done = 1; break;
-		case YAML_DOCUMENT_START_EVENT:
-			p->root_line = LINE(p, ev.end_mark);
-			break;
+		case YAML_DOCUMENT_START_EVENT: p->root_line = LINE(p, ev.end_mark); break;
 		case YAML_DOCUMENT_END_EVENT:
 			rc = on_doc_end(p, &ev);
 			docs++;
@@ -813,84 +843,148 @@ static unsigned line_at(const char *data, size_t off)
 	return line;
 }
 
-/* A real that is a whole number in int64's range, as an integer (else NULL). */
-static const json_int_t *integral(const json_t *v)
-{
-	static _Thread_local json_int_t out;
-	double f;
-
-	if (!json_is_real(v))
-		return NULL;
-	f = json_real_value(v);
-	if (f != floor(f) || f < -9223372036854775808.0 || f >= 9223372036854775808.0)
-		return NULL;
-	out = (json_int_t)f;
-	return &out;
-}
-
-/* Integral reals become integers (kubectl does the same); depth is checked. */
-static int normalize_json(struct parser *p, json_t *v, unsigned depth, unsigned line)
+/* JSON values keep their numbers as written (kubectl's JSON reading does the
+ * same); only the depth is checked. */
+static int check_depth(struct parser *p, const json_t *v, unsigned depth, unsigned line)
 {
 	if (depth > SLUICE_YAML_MAX_DEPTH)
 		return fail_at(p, line, 1, SLUICE_ELIMIT, "nesting deeper than %d levels",
 		               SLUICE_YAML_MAX_DEPTH);
 	if (json_is_object(v)) {
-		void *it;
-		for (it = json_object_iter(v); it; it = json_object_iter_next(v, it)) {
-			json_t *c = json_object_iter_value(it);
-			if (integral(c))
-				json_object_iter_set_new(v, it, json_integer(integral(c)[0]));
-			else if (normalize_json(p, c, depth + 1, line) < 0)
+		const char *k;
+		json_t *c;
+		json_object_foreach((json_t *)v, k, c)
+		{
+			if (check_depth(p, c, depth + 1, line) < 0)
 				return -1;
 		}
 	} else if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			json_t *c = json_array_get(v, i);
-			if (integral(c))
-				json_array_set_new(v, i, json_integer(integral(c)[0]));
-			else if (normalize_json(p, c, depth + 1, line) < 0)
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (check_depth(p, json_array_get(v, i), depth + 1, line) < 0)
 				return -1;
-		}
 	}
 	return 0;
 }
 
+/*
+ * A copy of JSON text in which every integer literal beyond int64 gets ".0",
+ * so that jansson reads it as a float, as kubectl does, while every other
+ * integer stays exact. NULL when out of memory.
+ */
+static char *widen_big_ints(const char *data, size_t len, size_t *outlen)
+{
+	char *out = malloc(len * 3 + 1);
+	size_t o = 0;
+	int in_str = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		char c = data[i];
+		if (in_str) {
+			out[o++] = c;
+			if (c == '\\' && i + 1 < len)
+				out[o++] = data[++i];
+			else if (c == '"')
+				in_str = 0;
+			i++;
+			continue;
+		}
+		if (c == '"') {
+			in_str = 1;
+			out[o++] = data[i++];
+			continue;
+		}
+		if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t j = i + (c == '-'), digits = 0;
+			int plain = 1;
+			while (j < len && strchr("0123456789.eE+-", data[j])) {
+				if (!(data[j] >= '0' && data[j] <= '9'))
+					plain = 0;
+				else
+					digits++;
+				j++;
+			}
+			memcpy(out + o, data + i, j - i);
+			o += j - i;
+			if (plain && digits >= 19) {
+				char num[64];
+				if (j - i < sizeof(num)) {
+					memcpy(num, data + i, j - i);
+					num[j - i] = '\0';
+					errno = 0;
+					(void)strtoll(num, NULL, 10);
+				}
+				if (j - i >= sizeof(num) || errno == ERANGE) {
+					out[o++] = '.';
+					out[o++] = '0';
+				}
+			}
+			i = j;
+			continue;
+		}
+		out[o++] = data[i++];
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return out;
+}
+
 static int parse_json(struct parser *p, const char *data, size_t len, size_t off)
 {
+	const int flags = JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
+	char *wide = NULL;
+	unsigned base = 0; /* lines before `data` once it is the widened copy */
+	int rc = 0;
+
 	while (off < len) {
 		json_error_t err;
 		json_t *v;
-		unsigned line = line_at(data, off);
-		int rc;
+		unsigned line = base + line_at(data, off);
 
-		v = json_loadb(data + off, len - off,
-		               JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-		if (!v && strstr(err.text, "too big integer"))
-			/* kubectl reads integers beyond int64 as floats */
-			v = json_loadb(data + off, len - off,
-			               JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL |
-			                   JSON_DECODE_INT_AS_REAL,
-			               &err);
+		v = json_loadb(data + off, len - off, flags, &err);
+		if (!v && !wide && strstr(err.text, "too big integer")) {
+			/* kubectl reads integers beyond int64 as floats: read the rest
+			 * of the stream from a copy where they are written as floats */
+			size_t wl = 0;
+			if (!(wide = widen_big_ints(data + off, len - off, &wl))) {
+				rc = sluice_error_set(SLUICE_ENOMEM, "out of memory");
+				break;
+			}
+			base = line - 1;
+			data = wide;
+			len = wl;
+			off = 0;
+			continue;
+		}
 		if (!v) {
 			unsigned l = line + (unsigned)(err.line > 0 ? err.line - 1 : 0);
-			return fail_at(p, l, err.column > 0 ? (size_t)err.column : 1, SLUICE_EINVALID, "%s",
-			               err.text);
+			rc = fail_at(p, l, err.column > 0 ? (size_t)err.column : 1, SLUICE_EINVALID,
+			             "%s", err.text);
+			break;
 		}
 		if (p->s->count >= SLUICE_YAML_MAX_DOCS) {
 			json_decref(v);
-			return fail_at(p, line, 1, SLUICE_ELIMIT, "more than %d documents in one file",
-			               SLUICE_YAML_MAX_DOCS);
+			rc = fail_at(p, line, 1, SLUICE_ELIMIT,
+			             "more than %d documents in one file", SLUICE_YAML_MAX_DOCS);
+			break;
 		}
-		if (normalize_json(p, v, 1, line) < 0 || postab_put(&p->s->pos, v, line) < 0 ||
-		    (rc = stream_add(p->s, v, line)) < 0) {
+		if (check_depth(p, v, 1, line) < 0) {
 			json_decref(v);
-			return sluice_error_last_code() ? sluice_error_last_code() : SLUICE_ENOMEM;
+			rc = sluice_error_last_code();
+			break;
+		}
+		if (postab_put(&p->s->pos, v, line) < 0 || stream_add(p->s, v, line) < 0) {
+			json_decref(v);
+			rc = sluice_error_set(SLUICE_ENOMEM, "out of memory");
+			break;
 		}
 		off += err.position;
 		while (off < len && strchr(" \t\r\n", data[off]))
 			off++;
 	}
-	return 0;
+	free(wide);
+	return rc;
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -904,8 +998,9 @@ int yaml_stream_parse(struct yaml_stream **out, const char *data, size_t len, co
 
 	*out = NULL;
 	if (len > SLUICE_YAML_MAX_STREAM_BYTES)
-		return sluice_error_set(SLUICE_ELIMIT, "%s:1:1: file of %zu bytes exceeds the limit of %u",
-		                        name, len, SLUICE_YAML_MAX_STREAM_BYTES);
+		return sluice_error_set(SLUICE_ELIMIT,
+		                        "%s:1:1: file of %zu bytes exceeds the limit of %u", name,
+		                        len, SLUICE_YAML_MAX_STREAM_BYTES);
 	s = calloc(1, sizeof(*s));
 	p = calloc(1, sizeof(*p));
 	if (!s || !p) {

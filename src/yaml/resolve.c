@@ -15,8 +15,8 @@
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
-static const char *const true_words[] = {"y",  "Y",    "yes",  "Yes", "YES", "true",
-                                         "True", "TRUE", "on", "On",  "ON",  NULL};
+static const char *const true_words[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                         "True", "TRUE", "on",  "On",  "ON",  NULL};
 static const char *const false_words[] = {"n",     "N",     "no",  "No",  "NO",  "false",
                                           "False", "FALSE", "off", "Off", "OFF", NULL};
 static const char *const null_words[] = {"~", "null", "Null", "NULL", NULL};
@@ -359,7 +359,8 @@ int yaml_resolve(struct yaml_scalar *out, const char *tag, const char *text, siz
 	    strcmp(t, "!!null") && strcmp(t, "!!timestamp"))
 		return 0; /* unknown and non-core tags keep the text */
 	resolve_plain(out, text, len);
-	if (strcmp(t, "!!timestamp") == 0 && out->type == YAML_SCALAR_STR && is_timestamp(text, len))
+	if (strcmp(t, "!!timestamp") == 0 && out->type == YAML_SCALAR_STR &&
+	    is_timestamp(text, len))
 		return 0; /* kept as its text, as for an untagged timestamp */
 	if (strcmp(t, type_tag(out)) == 0)
 		return 0;

@@ -78,7 +78,8 @@ static int same(const json_t *a, const json_t *b, char *where, size_t n, size_t 
 			return 0;
 		for (size_t i = 0; i < json_array_size(a); i++) {
 			snprintf(where + at, n - at, "[%zu]", i);
-			if (!same(json_array_get(a, i), json_array_get(b, i), where, n, strlen(where)))
+			if (!same(json_array_get(a, i), json_array_get(b, i), where, n,
+			          strlen(where)))
 				return 0;
 			where[at] = '\0';
 		}

@@ -41,7 +41,8 @@ static void booleans_and_nulls(void **state)
 {
 	(void)state;
 	const char *t[] = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"};
-	const char *f[] = {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"};
+	const char *f[] = {"n",     "N",     "no",  "No",  "NO", "false",
+	                   "False", "FALSE", "off", "Off", "OFF"};
 	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
 		struct yaml_scalar a = res(NULL, t[i], 1), b = res(NULL, f[i], 1);
 		assert_int_equal(a.type, YAML_SCALAR_BOOL);

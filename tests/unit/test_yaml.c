@@ -92,7 +92,8 @@ static void block_scalars_and_multidoc(void **state)
 static void lines_of_collections(void **state)
 {
 	(void)state;
-	struct yaml_stream *s = parse_ok("a: 1\n---\nkind: X\nmetadata:\n  name: n\nitems:\n- x: 1\n");
+	struct yaml_stream *s =
+	    parse_ok("a: 1\n---\nkind: X\nmetadata:\n  name: n\nitems:\n- x: 1\n");
 	json_t *d = yaml_stream_doc(s, 1);
 	assert_int_equal(yaml_stream_line_of(s, d), 3);
 	assert_int_equal(yaml_stream_line_of(s, json_object_get(d, "metadata")), 5);
@@ -103,7 +104,8 @@ static void lines_of_collections(void **state)
 static void json_streams(void **state)
 {
 	(void)state;
-	struct yaml_stream *s = parse_ok("{\"a\": 1.0, \"b\": [2.5, \"\\ud83d\\ude00\"]}\n{\"c\": null}");
+	struct yaml_stream *s =
+	    parse_ok("{\"a\": 1.0, \"b\": [2.5, \"\\ud83d\\ude00\"]}\n{\"c\": null}");
 	assert_int_equal(yaml_stream_count(s), 2);
 	doc_is(s, 0, "{\"a\":1,\"b\":[2.5,\"\xf0\x9f\x98\x80\"]}");
 	doc_is(s, 1, "{\"c\":null}");
@@ -118,9 +120,11 @@ static void errors_name_the_place(void **state)
 	parse_fails("a: 1\nb: [1, 2\n", SLUICE_EINVALID, 3, 1, "did not find expected");
 	parse_fails("a: 1\n\tb: 2\n", SLUICE_EINVALID, 2, 1, "found a tab character");
 	parse_fails("a: *nope\n", SLUICE_EINVALID, 1, 4, "unknown anchor 'nope'");
-	parse_fails("x: 1\n---\na: 1\na: 2\n", SLUICE_EINVALID, 4, 4, "mapping key \"a\" already defined");
+	parse_fails("x: 1\n---\na: 1\na: 2\n", SLUICE_EINVALID, 4, 4,
+	            "mapping key \"a\" already defined");
 	parse_fails("a: .inf\n", SLUICE_EINVALID, 1, 4, "cannot be represented in JSON");
-	parse_fails("a: !!int abc\n", SLUICE_EINVALID, 1, 4, "cannot decode !!str `abc` as a !!int");
+	parse_fails("a: !!int abc\n", SLUICE_EINVALID, 1, 4,
+	            "cannot decode !!str `abc` as a !!int");
 	parse_fails("m:\n  <<: 5\n", SLUICE_EINVALID, 2, 7, "map merge requires map");
 	parse_fails("a: 1\n--- x\n", SLUICE_EINVALID, 2, 1, "invalid YAML document separator: x");
 	parse_fails("? [a, b]\n: 1\n", SLUICE_EINVALID, 1, 8, "mapping key must be a scalar");
@@ -137,8 +141,9 @@ static void billion_laughs_is_rejected_fast(void **state)
 	buf_init(&b, 1 << 20);
 	buf_adds(&b, "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
 	for (int i = 1; i < 10; i++)
-		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
-		           i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+		buf_printf(
+		    &b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+		    i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = yaml_stream_parse(&s, b.ptr, b.len, "bomb.yaml");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -209,12 +214,13 @@ static void depth_and_size_limits(void **state)
 static void emit_round_trips(void **state)
 {
 	(void)state;
-	const char *src = "s: ['yes', 'no', '1.5', '0x1F', '~', '', '<<', 'a: b', '- x', '#c',\n"
-	                  "    'multi\n\n      line', '  lead', 'trail  ', 'tab\there', '2001-12-14',\n"
-	                  "    'é😀', '1e3', '.inf', '@at', '%pct', '\"q\"', \"it's\", '*star', '&amp']\n"
-	                  "'1.0': float-looking key\n'true': bool-looking key\n"
-	                  "n: [1, -2, 0.5, 1e-7, 100000000000000000000, true, null]\n"
-	                  "e: {}\nf: []\n";
+	const char *src =
+	    "s: ['yes', 'no', '1.5', '0x1F', '~', '', '<<', 'a: b', '- x', '#c',\n"
+	    "    'multi\n\n      line', '  lead', 'trail  ', 'tab\there', '2001-12-14',\n"
+	    "    'é😀', '1e3', '.inf', '@at', '%pct', '\"q\"', \"it's\", '*star', '&amp']\n"
+	    "'1.0': float-looking key\n'true': bool-looking key\n"
+	    "n: [1, -2, 0.5, 1e-7, 100000000000000000000, true, null]\n"
+	    "e: {}\nf: []\n";
 	struct yaml_stream *s = parse_ok(src), *s2 = NULL;
 	char *text = NULL, *where = calloc(1, 256);
 	assert_int_equal(yaml_emit(&text, yaml_stream_doc(s, 0)), 0);
@@ -234,8 +240,9 @@ static void json_output_like_kubectl(void **state)
 	struct yaml_stream *s = parse_ok("b: '<a&b>'\na: [1.5, {}]\nc: \"\\u2028\"\n");
 	char *out = NULL;
 	assert_int_equal(jsonfmt_dump(&out, yaml_stream_doc(s, 0), 0), 0);
-	assert_string_equal(out, "{\n    \"a\": [\n        1.5,\n        {}\n    ],\n"
-	                         "    \"b\": \"\\u003ca\\u0026b\\u003e\",\n    \"c\": \"\\u2028\"\n}");
+	assert_string_equal(out,
+	                    "{\n    \"a\": [\n        1.5,\n        {}\n    ],\n"
+	                    "    \"b\": \"\\u003ca\\u0026b\\u003e\",\n    \"c\": \"\\u2028\"\n}");
 	free(out);
 	yaml_stream_free(s);
 }
