@@ -69,6 +69,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/support.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/tests/unit/support.o $(LIB) $(LIBS) $(CMOCKA_LIBS)
 
+$(BUILD)/tests/kubelet-standin: $(BUILD)/tests/sandbox/standin.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
 deps:
 	@scripts/deps.sh
 
@@ -78,8 +82,9 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/default build/default/bin/sluice
 	@$(MAKE) --no-print-directory BUILD=build/san SANITIZER=address,undefined check
 
-check: $(TEST_BIN) $(BUILD)/bin/sluice $(BUILD)/bin/sluiced
-	@BUILD=$(BUILD) PLAIN=build/default ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(TEST_BIN)
+check: $(TEST_BIN) $(BUILD)/bin/sluice $(BUILD)/bin/sluiced $(BUILD)/tests/kubelet-standin
+	@BUILD=$(BUILD) PLAIN=build/default SANDBOX_STANDIN=$(CURDIR)/$(BUILD)/tests/kubelet-standin \
+	    ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(TEST_BIN)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -103,8 +108,12 @@ fuzz-run: fuzz
 	        -dict=tests/fuzz/yaml.dict $(FUZZ_BUILD)/corpus/$$n $(FUZZ_BUILD)/seeds || exit 1; \
 	done
 
-bench: all
-	@bench/run.sh
+$(BUILD)/bench/apply: $(BUILD)/bench/apply.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+bench: deps all $(BUILD)/bench/apply $(BUILD)/tests/kubelet-standin
+	@BENCH_APPLY=$(CURDIR)/$(BUILD)/bench/apply bench/run.sh
 
 format:
 	clang-format -i $(C_FILES)

@@ -14,16 +14,21 @@
 
 enum sluice_error_code {
 	SLUICE_OK = 0,
-	SLUICE_ERROR = -1,     /* generic failure */
-	SLUICE_ENOMEM = -2,    /* allocation failed */
-	SLUICE_EINVALID = -3,  /* input rejected (syntax, schema, usage) */
-	SLUICE_ENOTFOUND = -4, /* the named thing does not exist */
-	SLUICE_ECONFLICT = -5, /* conflict or duplicate */
-	SLUICE_EAUTH = -6,     /* authentication or authorisation refused */
-	SLUICE_ELIMIT = -7,    /* a documented size, depth or count limit hit */
-	SLUICE_EIO = -8,       /* operating-system I/O error */
-	SLUICE_ETIMEOUT = -9,  /* a deadline passed */
-	SLUICE_EUNSAFE = -10,  /* refused for safety (e.g. symlink out of root) */
+	SLUICE_ERROR = -1,         /* generic failure */
+	SLUICE_ENOMEM = -2,        /* allocation failed */
+	SLUICE_EINVALID = -3,      /* input rejected (syntax, schema, usage) */
+	SLUICE_ENOTFOUND = -4,     /* the named thing does not exist */
+	SLUICE_ECONFLICT = -5,     /* conflict or duplicate */
+	SLUICE_EAUTH = -6,         /* authentication or authorisation refused */
+	SLUICE_ELIMIT = -7,        /* a documented size, depth or count limit hit */
+	SLUICE_EIO = -8,           /* operating-system I/O error */
+	SLUICE_ETIMEOUT = -9,      /* a deadline passed */
+	SLUICE_EUNSAFE = -10,      /* refused for safety (e.g. symlink out of root) */
+	SLUICE_EEXISTS = -11,      /* already exists (create of an existing object) */
+	SLUICE_EFORBIDDEN = -12,   /* authenticated, but not allowed (RBAC) */
+	SLUICE_EGONE = -13,        /* expired (a watch's resourceVersion is too old) */
+	SLUICE_EUNAVAILABLE = -14, /* server overloaded or failing after retries */
+	SLUICE_ETLS = -15,         /* TLS handshake or certificate verification failed */
 };
 
 /* Longest message kept; longer ones are truncated with "...". */

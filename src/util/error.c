@@ -56,6 +56,11 @@ const char *sluice_error_name(int code)
 	case SLUICE_EIO: return "EIO";
 	case SLUICE_ETIMEOUT: return "ETIMEOUT";
 	case SLUICE_EUNSAFE: return "EUNSAFE";
+	case SLUICE_EEXISTS: return "EEXISTS";
+	case SLUICE_EFORBIDDEN: return "EFORBIDDEN";
+	case SLUICE_EGONE: return "EGONE";
+	case SLUICE_EUNAVAILABLE: return "EUNAVAILABLE";
+	case SLUICE_ETLS: return "ETLS";
 	}
 	return "EUNKNOWN";
 }
