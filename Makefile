@@ -84,6 +84,7 @@ test: deps
 
 check: $(TEST_BIN) $(BUILD)/bin/sluice $(BUILD)/bin/sluiced $(BUILD)/tests/kubelet-standin
 	@BUILD=$(BUILD) PLAIN=build/default SANDBOX_STANDIN=$(CURDIR)/$(BUILD)/tests/kubelet-standin \
+	    SLUICE_SANDBOX_DIR=$(CURDIR)/$(BUILD)/sandbox \
 	    ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(TEST_BIN)
 
 demo: deps

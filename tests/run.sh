@@ -6,6 +6,10 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/default}
 export BUILD
+# a test that crashed must not leave its control plane running
+if [ -n "${SLUICE_SANDBOX_DIR:-}" ]; then
+	trap 'tests/sandbox/sandbox down "$SLUICE_SANDBOX_DIR" >/dev/null 2>&1 || true' EXIT
+fi
 passed=0
 failed=0
 failures=()

@@ -31,11 +31,11 @@
 /* ---- configuration ---------------------------------------------------- */
 
 struct kube_config {
-	char *server;    /* "https://127.0.0.1:6443" */
-	char *namespace; /* default namespace ("default" when none is set) */
-	char *context;   /* kubeconfig context used, or "in-cluster" */
-	char *ca_file;   /* PEM file, or NULL */
-	char *ca_data;   /* PEM bytes, or NULL */
+	char *server;               /* "https://127.0.0.1:6443" */
+	char *namespace;            /* default namespace ("default" when none is set) */
+	char *context;              /* kubeconfig context used, or "in-cluster" */
+	char *ca_file;              /* PEM file, or NULL */
+	char *ca_data;              /* PEM bytes, or NULL */
 	char *cert_file, *key_file; /* client certificate and key files */
 	char *cert_data, *key_data; /* ... or PEM bytes */
 	char *token;                /* bearer token, or NULL */
@@ -99,9 +99,9 @@ unsigned long kube_client_requests(const struct kube_client *c);
 /* ---- raw requests ----------------------------------------------------- */
 
 struct kube_result {
-	int rc;           /* 0 for 2xx, else a SLUICE_E* code */
-	long status;      /* HTTP status, 0 when none was received */
-	char *body;       /* response body (owned by the result) */
+	int rc;      /* 0 for 2xx, else a SLUICE_E* code */
+	long status; /* HTTP status, 0 when none was received */
+	char *body;  /* response body (owned by the result) */
 	size_t len;
 	char message[512]; /* one line for rc < 0 */
 };
@@ -116,13 +116,13 @@ json_t *kube_result_json(const struct kube_result *r);
  * query. `body` may be NULL. Returns r->rc and fills *r (dispose it). The
  * message is also set as sluice_error_last().
  */
-int kube_request(struct kube_client *c, struct kube_result *r, const char *method,
-                 const char *path, const char *content_type, const char *body, size_t len);
+int kube_request(struct kube_client *c, struct kube_result *r, const char *method, const char *path,
+                 const char *content_type, const char *body, size_t len);
 
 /* ---- REST mapping ----------------------------------------------------- */
 
 struct kube_resource {
-	char *group;    /* "" for the core group */
+	char *group; /* "" for the core group */
 	char *version;
 	char *kind;
 	char *resource; /* plural, e.g. "deployments" */
@@ -151,7 +151,7 @@ struct kube_ref {
 };
 
 #define KUBE_DRY_RUN 0x1 /* dryRun=All: validated and admitted, not stored */
-#define KUBE_FORCE 0x2   /* server-side apply: take fields other managers own */
+#define KUBE_FORCE   0x2 /* server-side apply: take fields other managers own */
 
 enum kube_patch_type { KUBE_PATCH_MERGE, KUBE_PATCH_JSON, KUBE_PATCH_STRATEGIC };
 

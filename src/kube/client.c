@@ -18,8 +18,8 @@
 #define SLUICE_VERSION "0.0.0"
 #endif
 #define TOKEN_RECHECK_S 5.0
-#define BACKOFF_BASE_S 0.2
-#define BACKOFF_MAX_S 5.0
+#define BACKOFF_BASE_S  0.2
+#define BACKOFF_MAX_S   5.0
 
 double kube_now(void)
 {
@@ -233,8 +233,8 @@ char *kube_escape(const char *s)
 		return NULL;
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    strchr("-._~", ch)) {
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
 			*o++ = (char)ch;
 		} else {
 			*o++ = '%';
@@ -537,18 +537,15 @@ static int should_retry(const struct call *call, CURLcode code, long status)
 	}
 	switch (code) {
 	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-		return 1; /* nothing was sent */
+	case CURLE_COULDNT_RESOLVE_HOST: return 1; /* nothing was sent */
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return idempotent(call->method);
-	default:
-		return 0;
+	case CURLE_HTTP2_STREAM: return idempotent(call->method);
+	default: return 0;
 	}
 }
 
@@ -572,8 +569,8 @@ static void finish(struct kube_client *c, struct call *call, CURLcode code)
 		if (now + delay < call->deadline) {
 			call->attempt++;
 			call->not_before = now + delay;
-			slog(SLOG_DEBUG, "kube: retrying request", "method", call->method, "url", call->url,
-			     NULL);
+			slog(SLOG_DEBUG, "kube: retrying request", "method", call->method, "url",
+			     call->url, NULL);
 			enqueue(c, call);
 			return;
 		}
@@ -582,8 +579,8 @@ static void finish(struct kube_client *c, struct call *call, CURLcode code)
 	if (code != CURLE_OK) {
 		describe_curl_error(call, code, &r);
 	} else if (status < 200 || status >= 300) {
-		r.rc = kube_status_error(status, call->resp.ptr, call->resp.len, call->method, call->url,
-		                         r.message, sizeof(r.message));
+		r.rc = kube_status_error(status, call->resp.ptr, call->resp.len, call->method,
+		                         call->url, r.message, sizeof(r.message));
 	}
 	r.len = call->resp.len;
 	r.body = buf_detach(&call->resp);
@@ -648,7 +645,8 @@ int kube_client_run(struct kube_client *c, long timeout_ms)
 			curl_multi_timeout(c->multi, &ct);
 			if (ct >= 0 && ct < wait_ms)
 				wait_ms = ct;
-			curl_multi_poll(c->multi, NULL, 0, (int)(wait_ms > 1000 ? 1000 : wait_ms), NULL);
+			curl_multi_poll(c->multi, NULL, 0, (int)(wait_ms > 1000 ? 1000 : wait_ms),
+			                NULL);
 		} else {
 			struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
 			nanosleep(&ts, NULL);
@@ -691,15 +689,16 @@ static void sync_done(struct call *call, struct kube_result *r, void *ud)
 	s->done = 1;
 }
 
-int kube_request(struct kube_client *c, struct kube_result *r, const char *method,
-                 const char *path, const char *content_type, const char *body, size_t len)
+int kube_request(struct kube_client *c, struct kube_result *r, const char *method, const char *path,
+                 const char *content_type, const char *body, size_t len)
 {
 	struct sync_state s = {0, r};
 	struct call *call;
 
 	memset(r, 0, sizeof(*r));
 	if (c->running)
-		return sluice_error_set(SLUICE_ERROR, "kube: a synchronous request from a callback");
+		return sluice_error_set(SLUICE_ERROR,
+		                        "kube: a synchronous request from a callback");
 	call = call_new(c, method, path, content_type, body, len);
 	if (!call) {
 		r->rc = sluice_error_set(SLUICE_ENOMEM, "out of memory");

@@ -11,9 +11,9 @@
 #include "sluice/log.h"
 #include "sluice/yaml.h"
 
-#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define SA_DIR               "/var/run/secrets/kubernetes.io/serviceaccount"
 #define KUBECONFIG_MAX_BYTES (4u << 20)
-#define TOKEN_MAX_BYTES (64u << 10)
+#define TOKEN_MAX_BYTES      (64u << 10)
 
 void kube_config_free(struct kube_config *c)
 {
@@ -192,9 +192,10 @@ int kube_config_load(struct kube_config **out, const char *path, const char *con
 		char *text = read_small(tok, KUBECONFIG_MAX_BYTES, &len), *d;
 		if (!text) {
 			if (errno == ENOENT && strchr(path ? path : "", ':'))
-				continue; /* missing members of a list are skipped, as kubectl does */
-			rc = sluice_error_set(SLUICE_EINVALID, "%s: cannot read kubeconfig: %s", tok,
-			                      strerror(errno));
+				continue; /* missing members of a list are skipped, as kubectl does
+				           */
+			rc = sluice_error_set(SLUICE_EINVALID, "%s: cannot read kubeconfig: %s",
+			                      tok, strerror(errno));
 			goto out;
 		}
 		rc = yaml_stream_parse(&ys, text, len, tok);
@@ -214,7 +215,8 @@ int kube_config_load(struct kube_config **out, const char *path, const char *con
 		nd++;
 	}
 	if (nd == 0) {
-		rc = sluice_error_set(SLUICE_ENOTFOUND, "%s: no kubeconfig found", path ? path : files);
+		rc = sluice_error_set(SLUICE_ENOTFOUND, "%s: no kubeconfig found",
+		                      path ? path : files);
 		goto out;
 	}
 	for (size_t i = 0; !ctxname && i < nd; i++)
@@ -231,12 +233,14 @@ int kube_config_load(struct kube_config **out, const char *path, const char *con
 		goto out;
 	}
 	ctx = json_object_get(ctx, "context");
-	cl = str_at(ctx, "cluster") ? find_named(docs, nd, "clusters", str_at(ctx, "cluster"), &which)
-	                            : NULL;
+	cl = str_at(ctx, "cluster")
+	         ? find_named(docs, nd, "clusters", str_at(ctx, "cluster"), &which)
+	         : NULL;
 	if (!cl) {
-		rc = sluice_error_set(SLUICE_ENOTFOUND, "%s: cluster \"%s\" of context \"%s\" not found",
-		                      path ? path : files, str_at(ctx, "cluster") ? str_at(ctx, "cluster") : "",
-		                      ctxname);
+		rc = sluice_error_set(
+		    SLUICE_ENOTFOUND, "%s: cluster \"%s\" of context \"%s\" not found",
+		    path ? path : files, str_at(ctx, "cluster") ? str_at(ctx, "cluster") : "",
+		    ctxname);
 		goto out;
 	}
 	cluster = json_object_get(cl, "cluster");
@@ -257,12 +261,13 @@ int kube_config_load(struct kube_config **out, const char *path, const char *con
 	c->ca_file = resolve_path(dirs[which], str_at(cluster, "certificate-authority"));
 	if (str_at(cluster, "certificate-authority-data") &&
 	    !(c->ca_data = b64_decode(str_at(cluster, "certificate-authority-data")))) {
-		rc = sluice_error_set(SLUICE_EINVALID,
-		                      "%s: cluster \"%s\": certificate-authority-data is not base64",
-		                      path ? path : files, str_at(cl, "name"));
+		rc = sluice_error_set(
+		    SLUICE_EINVALID, "%s: cluster \"%s\": certificate-authority-data is not base64",
+		    path ? path : files, str_at(cl, "name"));
 		goto out;
 	}
-	us = str_at(ctx, "user") ? find_named(docs, nd, "users", str_at(ctx, "user"), &which) : NULL;
+	us =
+	    str_at(ctx, "user") ? find_named(docs, nd, "users", str_at(ctx, "user"), &which) : NULL;
 	if (us) {
 		user = json_object_get(us, "user");
 		c->cert_file = resolve_path(dirs[which], str_at(user, "client-certificate"));
@@ -277,10 +282,13 @@ int kube_config_load(struct kube_config **out, const char *path, const char *con
 		dupset(&c->password, str_at(user, "password"));
 		if (str_at(user, "exec") || json_object_get(user, "exec") ||
 		    json_object_get(user, "auth-provider"))
-			slog(SLOG_WARN, "kubeconfig user uses exec or auth-provider, which sluice does not run",
-			     "user", str_at(us, "name"), NULL);
+			slog(
+			    SLOG_WARN,
+			    "kubeconfig user uses exec or auth-provider, which sluice does not run",
+			    "user", str_at(us, "name"), NULL);
 	} else if (str_at(ctx, "user")) {
-		rc = sluice_error_set(SLUICE_ENOTFOUND, "%s: user \"%s\" of context \"%s\" not found",
+		rc = sluice_error_set(SLUICE_ENOTFOUND,
+		                      "%s: user \"%s\" of context \"%s\" not found",
 		                      path ? path : files, str_at(ctx, "user"), ctxname);
 		goto out;
 	}
@@ -322,7 +330,8 @@ int kube_config_in_cluster(struct kube_config **out, const char *root)
 	             port) < 0 ||
 	    asprintf(&c->token_file, "%s" SA_DIR "/token", root) < 0 ||
 	    asprintf(&c->ca_file, "%s" SA_DIR "/ca.crt", root) < 0 ||
-	    asprintf(&ns, "%s" SA_DIR "/namespace", root) < 0 || !(c->context = strdup("in-cluster"))) {
+	    asprintf(&ns, "%s" SA_DIR "/namespace", root) < 0 ||
+	    !(c->context = strdup("in-cluster"))) {
 		rc = sluice_error_set(SLUICE_ENOMEM, "out of memory");
 		goto out;
 	}

@@ -139,7 +139,8 @@ static int refresh(struct kube_client *c)
 		char *path = NULL;
 		struct call *call;
 		if (!fx[i].group || !fx[i].version ||
-		    asprintf(&path, *fx[i].group ? "/apis/%s/%s" : "/api/%s%s", *fx[i].group ? fx[i].group : fx[i].version,
+		    asprintf(&path, *fx[i].group ? "/apis/%s/%s" : "/api/%s%s",
+		             *fx[i].group ? fx[i].group : fx[i].version,
 		             *fx[i].group ? fx[i].version : "") < 0) {
 			rc = sluice_error_set(SLUICE_ENOMEM, "out of memory");
 			goto out;
@@ -169,8 +170,8 @@ static int refresh(struct kube_client *c)
 		size_t k;
 		if (fx[i].rc < 0) {
 			/* an aggregated API that is down must not hide the others */
-			slog(SLOG_WARN, "kube: discovery of a group version failed", "group", fx[i].group,
-			     "version", fx[i].version, "error", fx[i].message, NULL);
+			slog(SLOG_WARN, "kube: discovery of a group version failed", "group",
+			     fx[i].group, "version", fx[i].version, "error", fx[i].message, NULL);
 			continue;
 		}
 		json_array_foreach(json_object_get(fx[i].body, "resources"), k, res)
@@ -232,7 +233,8 @@ int kube_resolve(struct kube_client *c, const struct kube_resource **out, const 
 		if ((*out = lookup(c, group, version, kind)) != NULL)
 			return 0;
 	}
-	return sluice_error_set(SLUICE_ENOTFOUND,
-	                        "the server has no resource for kind %s in %s (is its CRD installed?)",
-	                        kind, api_version);
+	return sluice_error_set(
+	    SLUICE_ENOTFOUND,
+	    "the server has no resource for kind %s in %s (is its CRD installed?)", kind,
+	    api_version);
 }

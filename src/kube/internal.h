@@ -37,7 +37,7 @@ struct call {
 	call_done_fn done;
 	call_data_fn on_data;
 	void *ud;
-	int stopped; /* on_data asked to stop */
+	int stopped;               /* on_data asked to stop */
 	struct call *next;         /* in the queue */
 	struct call *next_running; /* in the running list */
 };

@@ -61,8 +61,8 @@ int kube_status_error(long status, const char *body, size_t len, const char *met
 	if (message && *message) {
 		o = (size_t)snprintf(msg, n, "%s", message);
 	} else if (status == 401) {
-		o = (size_t)snprintf(msg, n, "%s %s: 401 Unauthorized: the credentials were refused",
-		                     method, url);
+		o = (size_t)snprintf(
+		    msg, n, "%s %s: 401 Unauthorized: the credentials were refused", method, url);
 	} else {
 		/* no Status: show the start of the body, one line */
 		char head[160] = "";
@@ -70,14 +70,16 @@ int kube_status_error(long status, const char *body, size_t len, const char *met
 		for (size_t i = 0; body && i < len && k + 1 < sizeof(head); i++)
 			head[k++] = (body[i] == '\n' || body[i] == '\r') ? ' ' : body[i];
 		head[k] = '\0';
-		o = (size_t)snprintf(msg, n, "%s %s: HTTP %ld%s%s", method, url, status, k ? ": " : "",
-		                     head);
+		o = (size_t)snprintf(msg, n, "%s %s: HTTP %ld%s%s", method, url, status,
+		                     k ? ": " : "", head);
 	}
 	/* Invalid: make sure each field cause is in the line */
 	json_t *causes = json_object_get(json_object_get(st, "details"), "causes");
 	for (size_t i = 0; i < json_array_size(causes) && o < n; i++) {
-		const char *f = json_string_value(json_object_get(json_array_get(causes, i), "field"));
-		const char *m = json_string_value(json_object_get(json_array_get(causes, i), "message"));
+		const char *f =
+		    json_string_value(json_object_get(json_array_get(causes, i), "field"));
+		const char *m =
+		    json_string_value(json_object_get(json_array_get(causes, i), "message"));
 		if (!m || (message && strstr(message, m)))
 			continue;
 		o += (size_t)snprintf(msg + o, n - o, "; %s%s%s", f ? f : "", f ? ": " : "", m);

@@ -8,7 +8,7 @@
 #include "sluice/jsonfmt.h"
 
 #define DEFAULT_FIELD_MANAGER "sluice"
-#define LIST_PAGE 500
+#define LIST_PAGE             500
 
 /*
  * The path of a resource: /api/v1[/namespaces/NS]/RESOURCE[/NAME][/SUB]. An
@@ -69,7 +69,8 @@ static int run(struct kube_client *c, json_t **out, const char *method, const ch
 	if (rc == 0 && out) {
 		*out = kube_result_json(&r);
 		if (!*out)
-			rc = sluice_error_set(SLUICE_ERROR, "%s %s: the response is not JSON", method, path);
+			rc = sluice_error_set(SLUICE_ERROR, "%s %s: the response is not JSON",
+			                      method, path);
 	}
 	kube_result_dispose(&r);
 	return rc;
@@ -84,7 +85,8 @@ static int obj_ref(struct kube_ref *ref, const json_t *obj)
 	ref->name = json_string_value(json_object_get(meta, "name"));
 	ref->namespace = json_string_value(json_object_get(meta, "namespace"));
 	if (!ref->api_version || !ref->kind)
-		return sluice_error_set(SLUICE_EINVALID, "kube: an object needs apiVersion and kind");
+		return sluice_error_set(SLUICE_EINVALID,
+		                        "kube: an object needs apiVersion and kind");
 	return 0;
 }
 
@@ -227,7 +229,8 @@ int kube_apply(struct kube_client *c, json_t **out, const json_t *obj, const cha
 	buf_init(&b, 4096);
 	rc = apply_request(c, &b, &body, obj, field_manager, flags);
 	if (rc == 0)
-		rc = run(c, out, "PATCH", b.ptr, "application/apply-patch+yaml", body, strlen(body));
+		rc =
+		    run(c, out, "PATCH", b.ptr, "application/apply-patch+yaml", body, strlen(body));
 	free(body);
 	buf_dispose(&b);
 	return rc;
@@ -260,8 +263,7 @@ int kube_delete(struct kube_client *c, const struct kube_ref *ref, const char *p
 	char body[256];
 	int rc;
 
-	snprintf(body, sizeof(body),
-	         "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\"%s%s%s%s}",
+	snprintf(body, sizeof(body), "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\"%s%s%s%s}",
 	         propagation ? ",\"propagationPolicy\":\"" : "", propagation ? propagation : "",
 	         propagation ? "\"" : "", flags & KUBE_DRY_RUN ? ",\"dryRun\":[\"All\"]" : "");
 	buf_init(&b, 4096);

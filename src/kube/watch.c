@@ -9,9 +9,9 @@
 #include "sluice/error.h"
 #include "sluice/log.h"
 
-#define WATCH_LINE_MAX (16u << 20)
+#define WATCH_LINE_MAX  (16u << 20)
 #define BACKOFF_FIRST_S 0.5
-#define BACKOFF_MAX_S 30.0
+#define BACKOFF_MAX_S   30.0
 
 enum wstate { W_LIST, W_WATCH, W_BACKOFF, W_PAUSED };
 
@@ -40,8 +40,8 @@ struct kube_watch {
 static void set_state(struct kube_watch *w, enum wstate s, const char *why)
 {
 	if (w->state != s)
-		slog(SLOG_DEBUG, "kube: watch state", "watch", w->what, "from", state_names[w->state],
-		     "to", state_names[s], "why", why, NULL);
+		slog(SLOG_DEBUG, "kube: watch state", "watch", w->what, "from",
+		     state_names[w->state], "to", state_names[s], "why", why, NULL);
 	w->state = s;
 }
 
@@ -59,7 +59,8 @@ static int key_of(char *buf, size_t n, const json_t *obj)
 
 static const char *rv_of(const json_t *obj)
 {
-	return json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+	return json_string_value(
+	    json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 }
 
 static void set_rv(struct kube_watch *w, const char *rv)
@@ -126,8 +127,8 @@ static void list_done(struct call *call, struct kube_result *r, void *ud)
 	(void)call;
 	w->call = NULL;
 	if (r->rc < 0 || !(page = kube_result_json(r))) {
-		slog(SLOG_WARN, "kube: list for a watch failed", "watch", w->what, "error", r->message,
-		     NULL);
+		slog(SLOG_WARN, "kube: list for a watch failed", "watch", w->what, "error",
+		     r->message, NULL);
 		json_decref(w->listing);
 		w->listing = NULL;
 		free(w->cont);
@@ -258,7 +259,8 @@ static void watch_done(struct call *call, struct kube_result *r, void *ud)
 		return;
 	if (w->relist || r->rc == SLUICE_EGONE) {
 		w->relist = 0;
-		slog(SLOG_INFO, "kube: resourceVersion too old, listing again", "watch", w->what, NULL);
+		slog(SLOG_INFO, "kube: resourceVersion too old, listing again", "watch", w->what,
+		     NULL);
 		start_list(w, 0);
 		return;
 	}
@@ -282,8 +284,10 @@ static void start_watch(struct kube_watch *w, double delay)
 	if (w->label_selector)
 		sel = kube_escape(w->label_selector);
 	rv = kube_escape(w->rv ? w->rv : "");
-	if (asprintf(&path, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%d&resourceVersion=%s%s%s",
-	             w->path, timeout, rv ? rv : "", sel ? "&labelSelector=" : "", sel ? sel : "") < 0)
+	if (asprintf(&path,
+	             "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%d&resourceVersion=%s%s%s",
+	             w->path, timeout, rv ? rv : "", sel ? "&labelSelector=" : "",
+	             sel ? sel : "") < 0)
 		path = NULL;
 	free(sel);
 	free(rv);
@@ -330,7 +334,8 @@ int kube_watch_start(struct kube_watch **out, struct kube_client *c, const struc
 	if (kube_resource_path(c, &pb, r, ref->namespace, NULL, NULL) == 0)
 		w->path = buf_detach(&pb);
 	buf_dispose(&pb);
-	if (asprintf(&w->what, "%s%s%s/%s", r->group, *r->group ? "/" : "", r->version, r->kind) < 0)
+	if (asprintf(&w->what, "%s%s%s/%s", r->group, *r->group ? "/" : "", r->version, r->kind) <
+	    0)
 		w->what = NULL;
 	if (!w->path || !w->what || !w->store) {
 		kube_watch_stop(w);

@@ -22,6 +22,9 @@
 struct pending {
 	char ns[256], name[256];
 	char mode; /* 'r' ready, 'u' unready, 'f' fail */
+	char containers[8][128];
+	char images[8][256];
+	int ncontainers;
 	double due;
 	struct pending *next;
 };
@@ -99,36 +102,58 @@ static void on_pod(void *ud, enum kube_event type, json_t *pod)
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->mode = mode;
 	p->due = now() + delay_s;
+	size_t i;
+	json_t *ctr;
+	json_array_foreach(json_object_get(json_object_get(pod, "spec"), "containers"), i, ctr)
+	{
+		const char *cn = json_string_value(json_object_get(ctr, "name"));
+		const char *im = json_string_value(json_object_get(ctr, "image"));
+		if (!cn || p->ncontainers == 8)
+			continue;
+		snprintf(p->containers[p->ncontainers], sizeof(p->containers[0]), "%s", cn);
+		snprintf(p->images[p->ncontainers], sizeof(p->images[0]), "%s", im ? im : "");
+		p->ncontainers++;
+	}
 	p->next = todo;
 	todo = p;
 }
 
 static void patch_pod(struct kube_client *c, const struct pending *p)
 {
-	char ts[32], patch[2048];
+	char ts[32], patch[8192], statuses[6144] = "";
 	time_t t = time(NULL);
 	struct tm tm;
 	const char *ready = p->mode == 'r' ? "True" : "False";
 	struct kube_ref ref = {"v1", "Pod", p->ns, p->name};
+	size_t o = 0;
 	int rc;
 
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(patch, sizeof(patch),
-	         "{\"status\":{\"phase\":\"%s\",\"hostIP\":\"127.0.0.1\",\"podIP\":\"127.0.0.1\","
-	         "\"podIPs\":[{\"ip\":\"127.0.0.1\"}],\"startTime\":\"%s\",\"conditions\":["
-	         "{\"type\":\"PodScheduled\",\"status\":\"True\",\"lastTransitionTime\":\"%s\"},"
-	         "{\"type\":\"Initialized\",\"status\":\"True\",\"lastTransitionTime\":\"%s\"},"
-	         "{\"type\":\"ContainersReady\",\"status\":\"%s\",\"lastTransitionTime\":\"%s\"},"
-	         "{\"type\":\"Ready\",\"status\":\"%s\",\"lastTransitionTime\":\"%s\"}]}}",
-	         p->mode == 'f' ? "Failed" : "Running", ts, ts, ts, ready, ts, ready, ts);
+	for (int i = 0; i < p->ncontainers && o < sizeof(statuses); i++)
+		o += (size_t)snprintf(statuses + o, sizeof(statuses) - o,
+		                      "%s{\"name\":\"%s\",\"image\":\"%s\",\"imageID\":\"\","
+		                      "\"ready\":%s,\"started\":true,\"restartCount\":0,"
+		                      "\"state\":{\"running\":{\"startedAt\":\"%s\"}}}",
+		                      i ? "," : "", p->containers[i], p->images[i],
+		                      p->mode == 'r' ? "true" : "false", ts);
+	snprintf(
+	    patch, sizeof(patch),
+	    "{\"status\":{\"phase\":\"%s\",\"hostIP\":\"127.0.0.1\",\"podIP\":\"127.0.0.1\","
+	    "\"podIPs\":[{\"ip\":\"127.0.0.1\"}],\"startTime\":\"%s\",\"containerStatuses\":[%s],"
+	    "\"conditions\":["
+	    "{\"type\":\"PodScheduled\",\"status\":\"True\",\"lastTransitionTime\":\"%s\"},"
+	    "{\"type\":\"Initialized\",\"status\":\"True\",\"lastTransitionTime\":\"%s\"},"
+	    "{\"type\":\"ContainersReady\",\"status\":\"%s\",\"lastTransitionTime\":\"%s\"},"
+	    "{\"type\":\"Ready\",\"status\":\"%s\",\"lastTransitionTime\":\"%s\"}]}}",
+	    p->mode == 'f' ? "Failed" : "Running", ts, statuses, ts, ts, ready, ts, ready, ts);
 	rc = kube_patch(c, NULL, &ref, KUBE_PATCH_STRATEGIC, patch, "status", 0);
 	if (rc < 0 && rc != SLUICE_ENOTFOUND)
 		slog(SLOG_WARN, "standin: status patch failed", "pod", p->name, "error",
 		     sluice_error_last(), NULL);
 	else if (rc == 0)
-		slog(SLOG_INFO, "standin: pod status set", "namespace", p->ns, "pod", p->name, "ready",
-		     ready, NULL);
+		slog(SLOG_INFO, "standin: pod status set", "namespace", p->ns, "pod", p->name,
+		     "ready", ready, NULL);
 }
 
 int main(void)

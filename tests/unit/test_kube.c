@@ -13,17 +13,18 @@
 #include "sluice/kube.h"
 #include "support.h"
 
-static char sandbox_dir[4096];
+static char sandbox_dir[2048];
 static char admin_kc[4200], controller_kc[4200], ca_file[4200], other_ca[4200], server[256];
 static char admin_token[256], controller_token[256];
 static struct kube_client *admin;
 static struct kube_config *admin_cfg;
 
-#define CHECK(expr)                                                                            \
-	do {                                                                                   \
-		int rc_ = (expr);                                                              \
-		if (rc_ < 0)                                                                   \
-			fail_msg("%s: %s (%s)", #expr, sluice_error_last(), sluice_error_name(rc_)); \
+#define CHECK(expr)                                                         \
+	do {                                                                \
+		int rc_ = (expr);                                           \
+		if (rc_ < 0)                                                \
+			fail_msg("%s: %s (%s)", #expr, sluice_error_last(), \
+			         sluice_error_name(rc_));                   \
 	} while (0)
 
 static void read_line(char *buf, size_t n, const char *path)
@@ -47,7 +48,11 @@ static int group_setup(void **state)
 		snprintf(sandbox_dir, sizeof(sandbox_dir), "%s", t);
 		free(t);
 	}
-	snprintf(cmd, sizeof(cmd), "tests/sandbox/sandbox up '%s' >&2", sandbox_dir);
+	/* always a fresh control plane: down first, then up (which wipes etcd) */
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "tests/sandbox/sandbox down '%s' >/dev/null 2>&1; tests/sandbox/sandbox up '%s' >&2",
+	    sandbox_dir, sandbox_dir);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "test_kube: the sandbox did not come up\n");
 		return -1;
@@ -99,7 +104,8 @@ static void ensure_namespace(const char *ns)
 {
 	char buf[512];
 	snprintf(buf, sizeof(buf),
-	         "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", ns);
+	         "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}",
+	         ns);
 	json_t *o = load(buf);
 	CHECK(kube_apply(admin, NULL, o, "sluice-test", 0));
 	json_decref(o);
@@ -149,31 +155,37 @@ static void crud_verbs(void **state)
 	ensure_namespace("crud");
 	json_t *cm = configmap("crud", "one", "v1");
 	CHECK(kube_create(admin, &o, cm, 0));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "k")), "v1");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "k")),
+	                    "v1");
 	json_decref(o);
 	assert_int_equal(kube_create(admin, NULL, cm, 0), SLUICE_EEXISTS);
 	assert_non_null(strstr(sluice_error_last(), "already exists"));
 
 	struct kube_ref ref = {"v1", "ConfigMap", "crud", "one"};
 	CHECK(kube_get(admin, &got, &ref));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(got, "metadata"), "name")),
-	                    "one");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(got, "metadata"), "name")), "one");
 	json_decref(got);
 
 	/* merge patch, JSON patch */
-	CHECK(kube_patch(admin, &o, &ref, KUBE_PATCH_MERGE, "{\"data\":{\"m\":\"merged\"}}", NULL, 0));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "m")), "merged");
+	CHECK(kube_patch(admin, &o, &ref, KUBE_PATCH_MERGE, "{\"data\":{\"m\":\"merged\"}}", NULL,
+	                 0));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "m")),
+	                    "merged");
 	json_decref(o);
 	CHECK(kube_patch(admin, &o, &ref, KUBE_PATCH_JSON,
-	                 "[{\"op\":\"replace\",\"path\":\"/data/k\",\"value\":\"json\"}]", NULL, 0));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "k")), "json");
+	                 "[{\"op\":\"replace\",\"path\":\"/data/k\",\"value\":\"json\"}]", NULL,
+	                 0));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "k")),
+	                    "json");
 	json_decref(o);
 
 	/* a stale resourceVersion is a conflict */
-	assert_int_equal(kube_patch(admin, NULL, &ref, KUBE_PATCH_MERGE,
-	                            "{\"metadata\":{\"resourceVersion\":\"1\"},\"data\":{\"k\":\"x\"}}",
-	                            NULL, 0),
-	                 SLUICE_ECONFLICT);
+	assert_int_equal(
+	    kube_patch(admin, NULL, &ref, KUBE_PATCH_MERGE,
+	               "{\"metadata\":{\"resourceVersion\":\"1\"},\"data\":{\"k\":\"x\"}}", NULL,
+	               0),
+	    SLUICE_ECONFLICT);
 
 	/* dry-run writes nothing */
 	json_t *dry = configmap("crud", "dry", "v");
@@ -235,10 +247,11 @@ static void server_side_apply(void **state)
 	json_decref(theirs);
 
 	/* an invalid object names the field */
-	json_t *bad = load("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
-	                   "\"bad\",\"namespace\":\"ssa\"},\"spec\":{\"replicas\":-1,\"selector\":{"
-	                   "\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":{\"labels\":{"
-	                   "\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}");
+	json_t *bad =
+	    load("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
+	         "\"bad\",\"namespace\":\"ssa\"},\"spec\":{\"replicas\":-1,\"selector\":{"
+	         "\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":{\"labels\":{"
+	         "\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}");
 	assert_int_equal(kube_apply(admin, NULL, bad, NULL, 0), SLUICE_EINVALID);
 	assert_non_null(strstr(sluice_error_last(), "spec.replicas"));
 	json_decref(bad);
@@ -250,8 +263,8 @@ static int wait_available(const char *ns, const char *name, long want, int secon
 	for (int i = 0; i < seconds * 10; i++) {
 		json_t *d = NULL;
 		if (kube_get(admin, &d, &ref) == 0) {
-			json_int_t av =
-			    json_integer_value(json_object_get(json_object_get(d, "status"), "availableReplicas"));
+			json_int_t av = json_integer_value(
+			    json_object_get(json_object_get(d, "status"), "availableReplicas"));
 			json_decref(d);
 			if (av == want)
 				return 0;
@@ -265,11 +278,12 @@ static void deployments_become_available(void **state)
 {
 	(void)state;
 	ensure_namespace("apps");
-	json_t *d = load("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
-	                 "\"web\",\"namespace\":\"apps\"},\"spec\":{\"replicas\":3,\"selector\":{"
-	                 "\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{"
-	                 "\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"web\",\"image\":"
-	                 "\"web:1\"}]}}}}");
+	json_t *d =
+	    load("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
+	         "\"web\",\"namespace\":\"apps\"},\"spec\":{\"replicas\":3,\"selector\":{"
+	         "\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{"
+	         "\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"web\",\"image\":"
+	         "\"web:1\"}]}}}}");
 	CHECK(kube_apply(admin, NULL, d, NULL, 0));
 	json_decref(d);
 	if (wait_available("apps", "web", 3, 60) < 0)
@@ -277,8 +291,8 @@ static void deployments_become_available(void **state)
 	/* status subresource patch */
 	struct kube_ref ref = {"apps/v1", "Deployment", "apps", "web"};
 	json_t *o = NULL;
-	CHECK(kube_patch(admin, &o, &ref, KUBE_PATCH_MERGE, "{\"status\":{\"observedGeneration\":1}}",
-	                 "status", 0));
+	CHECK(kube_patch(admin, &o, &ref, KUBE_PATCH_MERGE,
+	                 "{\"status\":{\"observedGeneration\":1}}", "status", 0));
 	json_decref(o);
 	/* foreground deletion removes the ReplicaSets too */
 	CHECK(kube_delete(admin, &ref, "Foreground", 0));
@@ -319,7 +333,10 @@ static void record(void *ud, enum kube_event type, json_t *obj)
 	else
 		s->deleted++;
 	snprintf(s->log + n, sizeof(s->log) - n, "%s:%s ",
-	         type == KUBE_ADDED ? "A" : type == KUBE_MODIFIED ? "M" : "D", name);
+	         type == KUBE_ADDED      ? "A"
+	         : type == KUBE_MODIFIED ? "M"
+	                                 : "D",
+	         name);
 }
 
 static void run_until(int *flag, int want, int seconds)
@@ -351,8 +368,9 @@ static void watch_and_relist_after_410(void **state)
 	run_until(&s.added, 3, 20);
 	assert_int_equal(s.added, 3);
 
-	/* the watch misses changes while it is away, and its resourceVersion
-	 * is then too old (410): the relist must deliver exactly those changes */
+	/* the watch misses changes while it is away, and etcd is compacted past
+	 * its resourceVersion meanwhile (410 Gone): the relist must deliver
+	 * exactly those changes */
 	kube_watch_pause(w);
 	json_t *a2 = configmap("watched", "a", "2");
 	CHECK(kube_apply(admin, NULL, a2, NULL, 0));
@@ -360,8 +378,11 @@ static void watch_and_relist_after_410(void **state)
 	CHECK(kube_delete(admin, &bref, NULL, 0));
 	json_t *d = configmap("watched", "d", "1");
 	CHECK(kube_apply(admin, NULL, d, NULL, 0));
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "tests/sandbox/sandbox compact '%s' >&2", sandbox_dir);
+	assert_int_equal(system(cmd), 0);
 	s.log[0] = '\0';
-	CHECK(kube_watch_resume(w, "1"));
+	CHECK(kube_watch_resume(w, NULL));
 	run_until(&s.synced, 2, 30);
 	assert_int_equal(kube_watch_lists(w), 2);
 	if (!strstr(s.log, "M:a") || !strstr(s.log, "D:b") || !strstr(s.log, "A:d") ||

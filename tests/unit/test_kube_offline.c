@@ -86,7 +86,8 @@ static void retries_5xx_and_429_then_succeeds(void **state)
 	kube_result_dispose(&r);
 	assert_int_equal(kube_request(c, &r, "GET", "/fail/b/2/429", NULL, NULL, 0), 0);
 	kube_result_dispose(&r);
-	assert_int_equal(kube_request(c, &r, "PATCH", "/fail/c/1/500", "application/json", "{}", 2), 0);
+	assert_int_equal(kube_request(c, &r, "PATCH", "/fail/c/1/500", "application/json", "{}", 2),
+	                 0);
 	kube_result_dispose(&r);
 	/* a POST is not repeated after a 500: it may have been done */
 	assert_int_equal(kube_request(c, &r, "POST", "/fail/d/1/500", "application/json", "{}", 2),
@@ -111,14 +112,16 @@ static void retries_are_bounded(void **state)
 	/* Retry-After: 1 is honoured, and the time budget stops the retries */
 	c = client(100, 100, 10, 2500);
 	double t0 = now();
-	assert_int_equal(kube_request(c, &r, "GET", "/after/f/1", NULL, NULL, 0), SLUICE_EUNAVAILABLE);
+	assert_int_equal(kube_request(c, &r, "GET", "/after/f/1", NULL, NULL, 0),
+	                 SLUICE_EUNAVAILABLE);
 	double took = now() - t0;
 	assert_non_null(strstr(r.message, "slow down"));
 	kube_result_dispose(&r);
 	unsigned long n = kube_client_requests(c);
 	if (n < 2 || n > 3 || took < 1.0 || took > 3.5)
-		fail_msg("%lu requests in %.2f s; want 2 or 3 spaced by Retry-After within the budget", n,
-		         took);
+		fail_msg(
+		    "%lu requests in %.2f s; want 2 or 3 spaced by Retry-After within the budget",
+		    n, took);
 	kube_client_free(c);
 }
 
@@ -184,27 +187,33 @@ static void status_mapping(void **state)
 	    "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"secrets is forbidden: User "
 	    "\\\"x\\\" cannot list resource \\\"secrets\\\" in API group \\\"\\\" in the namespace "
 	    "\\\"default\\\"\",\"reason\":\"Forbidden\",\"code\":403}";
-	assert_int_equal(kube_status_error(403, forbidden, strlen(forbidden), "GET", "/u", msg, sizeof(msg)),
-	                 SLUICE_EFORBIDDEN);
+	assert_int_equal(
+	    kube_status_error(403, forbidden, strlen(forbidden), "GET", "/u", msg, sizeof(msg)),
+	    SLUICE_EFORBIDDEN);
 	assert_non_null(strstr(msg, "cannot list resource \"secrets\""));
 	const char *invalid =
 	    "{\"kind\":\"Status\",\"message\":\"Deployment.apps \\\"w\\\" is invalid\",\"reason\":"
-	    "\"Invalid\",\"details\":{\"causes\":[{\"field\":\"spec.replicas\",\"message\":\"must be "
-	    "greater than or equal to 0\"},{\"field\":\"metadata.name\",\"message\":\"bad name\"}]},"
+	    "\"Invalid\",\"details\":{\"causes\":[{\"field\":\"spec.replicas\",\"message\":\"must "
+	    "be "
+	    "greater than or equal to 0\"},{\"field\":\"metadata.name\",\"message\":\"bad "
+	    "name\"}]},"
 	    "\"code\":422}";
-	assert_int_equal(kube_status_error(422, invalid, strlen(invalid), "PATCH", "/u", msg, sizeof(msg)),
-	                 SLUICE_EINVALID);
+	assert_int_equal(
+	    kube_status_error(422, invalid, strlen(invalid), "PATCH", "/u", msg, sizeof(msg)),
+	    SLUICE_EINVALID);
 	assert_string_equal(msg, "Deployment.apps \"w\" is invalid; spec.replicas: must be greater "
 	                         "than or equal to 0; metadata.name: bad name");
 	const char *expired = "{\"kind\":\"Status\",\"reason\":\"Expired\"}";
 	const char *exists = "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\"}";
-	assert_int_equal(kube_status_error(410, expired, strlen(expired), "GET", "/u", msg, sizeof(msg)),
-	                 SLUICE_EGONE);
-	assert_int_equal(kube_status_error(409, exists, strlen(exists), "POST", "/u", msg, sizeof(msg)),
-	                 SLUICE_EEXISTS);
-	assert_int_equal(kube_status_error(502, "<html>bad\ngateway</html>", 24, "GET", "/u", msg,
-	                                   sizeof(msg)),
-	                 SLUICE_EUNAVAILABLE);
+	assert_int_equal(
+	    kube_status_error(410, expired, strlen(expired), "GET", "/u", msg, sizeof(msg)),
+	    SLUICE_EGONE);
+	assert_int_equal(
+	    kube_status_error(409, exists, strlen(exists), "POST", "/u", msg, sizeof(msg)),
+	    SLUICE_EEXISTS);
+	assert_int_equal(
+	    kube_status_error(502, "<html>bad\ngateway</html>", 24, "GET", "/u", msg, sizeof(msg)),
+	    SLUICE_EUNAVAILABLE);
 	assert_string_equal(msg, "GET /u: HTTP 502: <html>bad gateway</html>");
 }
 
@@ -215,17 +224,16 @@ static void kubeconfig_files(void **state)
 	(void)state;
 
 	snprintf(p, sizeof(p), "%s/kc", tmp);
-	test_write_file(p,
-	                "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
-	                "clusters:\n- name: one\n  cluster:\n    server: https://10.1.1.1:6443\n"
-	                "    certificate-authority: certs/ca.pem\n"
-	                "- name: two\n  cluster:\n    server: https://two:443/\n"
-	                "    certificate-authority-data: aGVsbG8gY2E=\n"
-	                "users:\n- name: u\n  user:\n    token: s3cr3t-t0ken\n"
-	                "- name: v\n  user:\n    client-certificate-data: Y2VydA==\n"
-	                "    client-key-data: a2V5\n"
-	                "contexts:\n- name: a\n  context: {cluster: one, user: u}\n"
-	                "- name: b\n  context: {cluster: two, user: v, namespace: prod}\n");
+	test_write_file(p, "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
+	                   "clusters:\n- name: one\n  cluster:\n    server: https://10.1.1.1:6443\n"
+	                   "    certificate-authority: certs/ca.pem\n"
+	                   "- name: two\n  cluster:\n    server: https://two:443/\n"
+	                   "    certificate-authority-data: aGVsbG8gY2E=\n"
+	                   "users:\n- name: u\n  user:\n    token: s3cr3t-t0ken\n"
+	                   "- name: v\n  user:\n    client-certificate-data: Y2VydA==\n"
+	                   "    client-key-data: a2V5\n"
+	                   "contexts:\n- name: a\n  context: {cluster: one, user: u}\n"
+	                   "- name: b\n  context: {cluster: two, user: v, namespace: prod}\n");
 	assert_int_equal(kube_config_load(&c, p, NULL), 0);
 	assert_string_equal(c->server, "https://two:443/");
 	assert_string_equal(c->namespace, "prod");
