@@ -84,14 +84,16 @@ static int refresh(struct kube_client *c)
 	int rc;
 
 	c->disc_t = kube_now();
-	if ((rc = kube_request(c, &r, "GET", "/api", NULL, NULL, 0)) < 0)
-		goto out;
-	core = kube_result_json(&r);
+	rc = kube_request(c, &r, "GET", "/api", NULL, NULL, 0);
+	core = rc == 0 ? kube_result_json(&r) : NULL;
 	kube_result_dispose(&r);
-	if ((rc = kube_request(c, &r, "GET", "/apis", NULL, NULL, 0)) < 0)
+	if (rc < 0)
 		goto out;
-	apis = kube_result_json(&r);
+	rc = kube_request(c, &r, "GET", "/apis", NULL, NULL, 0);
+	apis = rc == 0 ? kube_result_json(&r) : NULL;
 	kube_result_dispose(&r);
+	if (rc < 0)
+		goto out;
 	cap = json_array_size(json_object_get(core, "versions")) + 64;
 	fx = calloc(cap, sizeof(*fx));
 	if (!fx) {
