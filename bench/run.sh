@@ -142,7 +142,9 @@ for tool in ("sluice", "kubectl", "curl"):
                 cfg.write('request = "PATCH"\ncacert = "%s"\n' % ca)
                 cfg.write('header = "Content-Type: application/apply-patch+yaml"\n')
                 cfg.write('header = "Authorization: Bearer %s"\n' % token)
-                cfg.write('data-binary = "@%s"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' % body)
+                cfg.write('data-binary = "@%s"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' % body)
+                if k + 1 < len(objs):
+                    cfg.write("next\n")
 PY
 for ns in bench-sluice bench-kubectl bench-curl; do
 	kubectl create namespace "$ns" >/dev/null
