@@ -10,6 +10,7 @@ pkgs=(
 	libcmocka-dev
 	clang libclang-rt-14-dev clang-format # libFuzzer targets and the format check
 	python3 time                         # test tools (corpus checker, peak RSS)
+	curl openssl etcd-server             # the test sandbox (tests/sandbox/build-kube adds Go)
 )
 
 missing=()

@@ -6,7 +6,12 @@ killed. Paths:
   /fail/NAME/N/CODE  answer CODE (with Retry-After: 0) N times, then 200
   /after/NAME/SECS   always 429 with Retry-After: SECS
   /status/CODE       always CODE with a Kubernetes Status body
+  /api, /apis, /api/v1   discovery of one kind, v1 ConfigMap
+  /api/v1/namespaces/silent/configmaps   an empty list; with watch=1, a
+                     stream that sends nothing (a silent watch), counted as
+                     "watch", the resourceVersions asked for kept in order
 """
+import time
 import http.server
 import json
 import sys
@@ -36,7 +41,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
-        parts = self.path.split("?")[0].strip("/").split("/")
+        path, _, query = self.path.partition("?")
+        if path == "/api":
+            return self.reply(200, {"kind": "APIVersions", "versions": ["v1"]})
+        if path == "/apis":
+            return self.reply(200, {"kind": "APIGroupList", "groups": []})
+        if path == "/api/v1":
+            return self.reply(200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                {"name": "configmaps", "kind": "ConfigMap", "namespaced": True}]})
+        if path == "/api/v1/namespaces/silent/configmaps":
+            if "watch=1" not in query:
+                return self.reply(200, {"kind": "ConfigMapList", "items": [],
+                                        "metadata": {"resourceVersion": "42"}})
+            rv = [q.split("=", 1)[1] for q in query.split("&") if q.startswith("resourceVersion=")]
+            with lock:
+                counts["watch"] = counts.get("watch", 0) + 1
+                counts.setdefault("watch-rvs", []).append(rv[0] if rv else "")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(30)  # say nothing
+            return
+        parts = path.strip("/").split("/")
         if parts[0] == "count":
             with lock:
                 return self.reply(200, {"count": counts.get(parts[1], 0)})

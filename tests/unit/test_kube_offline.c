@@ -179,6 +179,39 @@ static void qps_limit_spaces_requests(void **state)
 	kube_client_free(c);
 }
 
+static void ignore_event(void *ud, enum kube_event type, json_t *obj)
+{
+	(void)type;
+	if (!obj)
+		(*(int *)ud)++;
+}
+
+static void silent_watch_is_restarted(void **state)
+{
+	struct kube_client *c = client(100, 100, 0, 10000);
+	struct kube_watch *w = NULL;
+	struct kube_watch_opts o = {NULL, NULL, 1000};
+	struct kube_ref ref = {"v1", "ConfigMap", "silent", NULL};
+	struct kube_result r;
+	int synced = 0;
+	(void)state;
+
+	assert_int_equal(kube_watch_start(&w, c, &ref, &o, ignore_event, &synced), 0);
+	double t0 = now();
+	while (now() - t0 < 4.5)
+		kube_client_run(c, 100);
+	assert_int_equal(synced, 1);
+	assert_int_equal(kube_watch_lists(w), 1);
+	/* silent for a second each time: restarted, from the listed resourceVersion */
+	if (kube_watch_reconnects(w) < 2 || kube_watch_reconnects(w) > 5)
+		fail_msg("%u reconnects in 4.5 s with a 1 s silence limit", kube_watch_reconnects(w));
+	kube_watch_stop(w);
+	assert_int_equal(kube_request(c, &r, "GET", "/count/watch", NULL, NULL, 0), 0);
+	assert_null(strstr(r.body, "\"count\": 0"));
+	kube_result_dispose(&r);
+	kube_client_free(c);
+}
+
 static void status_mapping(void **state)
 {
 	char msg[512];
@@ -266,6 +299,7 @@ int main(void)
 	    cmocka_unit_test(retries_are_bounded),
 	    cmocka_unit_test(connection_refused_is_retried_then_reported),
 	    cmocka_unit_test(qps_limit_spaces_requests),
+	    cmocka_unit_test(silent_watch_is_restarted),
 	    cmocka_unit_test(status_mapping),
 	    cmocka_unit_test(kubeconfig_files),
 	};
