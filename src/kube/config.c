@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sluice/base64.h"
 #include "sluice/error.h"
 #include "sluice/kube.h"
 #include "sluice/log.h"
@@ -68,49 +69,13 @@ static void trim(char *s)
 		s[--n] = '\0';
 }
 
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* Decode base64 (whitespace and padding tolerated); NULL when malformed. */
+/* A kubeconfig *-data field decoded, or NULL when malformed. */
 static char *b64_decode(const char *in)
 {
-	size_t len = strlen(in), o = 0;
-	char *out = malloc(len + 1);
-	unsigned acc = 0;
-	int bits = 0;
+	char *out = NULL;
+	size_t n = 0;
 
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		int v;
-		if (c == '=' || c == ' ' || c == '\n' || c == '\r' || c == '\t')
-			continue;
-		if ((v = b64val(c)) < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = acc << 6 | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)(acc >> bits & 0xFF);
-		}
-	}
-	out[o] = '\0';
-	return out;
+	return base64_decode(&out, &n, in, strlen(in), 0) == 0 ? out : NULL;
 }
 
 static const char *str_at(const json_t *o, const char *key)

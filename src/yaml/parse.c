@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "postab.h"
+#include "sluice/base64.h"
 #include "sluice/error.h"
 #include "sluice/numfmt.h"
 #include "sluice/yaml.h"
@@ -237,61 +238,6 @@ static int key_from_json(struct parser *p, const yaml_mark_t *mark, const json_t
 
 /* ---- values ----------------------------------------------------------- */
 
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Go's base64.StdEncoding.DecodeString: padded, CR and LF ignored. */
-static int b64_decode(unsigned char *out, size_t *outlen, const char *in, size_t len)
-{
-	unsigned char q[4];
-	size_t nq = 0, o = 0, pad = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c == '\r' || c == '\n')
-			continue;
-		if (pad && c != '=')
-			return -1;
-		if (c == '=') {
-			if (nq < 2)
-				return -1;
-			pad++;
-			q[nq++] = 0;
-		} else {
-			int v = b64val(c);
-			if (v < 0)
-				return -1;
-			q[nq++] = (unsigned char)v;
-		}
-		if (nq == 4) {
-			out[o++] = (unsigned char)(q[0] << 2 | q[1] >> 4);
-			if (pad < 2)
-				out[o++] = (unsigned char)(q[1] << 4 | q[2] >> 2);
-			if (pad < 1)
-				out[o++] = (unsigned char)(q[2] << 6 | q[3]);
-			nq = 0;
-			if (pad)
-				pad = 3; /* nothing may follow padding */
-		}
-	}
-	if (nq != 0)
-		return -1;
-	*outlen = o;
-	return 0;
-}
-
 static int is_binary_tag(const char *tag)
 {
 	return tag &&
@@ -328,16 +274,15 @@ static int scalar_to_json(struct parser *p, const yaml_event_t *ev, const struct
 	case YAML_SCALAR_STR:
 	case YAML_SCALAR_MERGE:
 		if (is_binary_tag((const char *)ev->data.scalar.tag)) {
-			unsigned char *bin = malloc(len + 1);
+			char *bin = NULL;
 			size_t bl = 0;
-			if (!bin)
-				return sluice_error_set(SLUICE_ENOMEM, "out of memory");
-			if (b64_decode(bin, &bl, text, len) < 0) {
-				free(bin);
+			int rc = base64_decode(&bin, &bl, text, len, BASE64_STRICT);
+			if (rc == SLUICE_ENOMEM)
+				return rc;
+			if (rc < 0)
 				return FAIL(p, ev->start_mark, SLUICE_EINVALID,
 				            "!!binary value contains invalid base64 data");
-			}
-			*out = utf8_json_string((const char *)bin, bl);
+			*out = utf8_json_string(bin, bl);
 			free(bin);
 		} else {
 			*out = utf8_json_string(text, len);

@@ -204,7 +204,8 @@ static void silent_watch_is_restarted(void **state)
 	assert_int_equal(kube_watch_lists(w), 1);
 	/* silent for a second each time: restarted, from the listed resourceVersion */
 	if (kube_watch_reconnects(w) < 2 || kube_watch_reconnects(w) > 5)
-		fail_msg("%u reconnects in 4.5 s with a 1 s silence limit", kube_watch_reconnects(w));
+		fail_msg("%u reconnects in 4.5 s with a 1 s silence limit",
+		         kube_watch_reconnects(w));
 	kube_watch_stop(w);
 	assert_int_equal(kube_request(c, &r, "GET", "/count/watch", NULL, NULL, 0), 0);
 	assert_null(strstr(r.body, "\"count\": 0"));
