@@ -1,0 +1,513 @@
+/*
+ * Fetch and checkout in a child process (see include/sluice/git.h for why).
+ * The child reports one line on a pipe: "ok SHA\tSUBJECT\tAUTHOR" or
+ * "err CODE\tMESSAGE". sluice's processes run one event loop on one thread,
+ * so forking without exec is safe here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "sluice/error.h"
+#include "sluice/git.h"
+#include "sluice/log.h"
+
+#define DEFAULT_TIMEOUT_MS 60000
+#define DEFAULT_MAX_FETCH (512ull << 20)
+#define DEFAULT_MAX_CHECKOUT (256ull << 20)
+#define DEFAULT_MAX_FILES 20000u
+#define CHILD_MEMORY_LIMIT (2ull << 30)
+
+struct state {
+	const struct gitsrc_opts *o;
+	double deadline;
+	int cred_attempts;
+	int hostkey_refused; /* 1 unknown, 2 changed */
+	int too_big;
+	int timed_out;
+	char host[256];
+	int port;
+};
+
+struct walk_sum {
+	git_odb *odb;
+	unsigned long long bytes;
+	unsigned files;
+	unsigned long long max_bytes;
+	unsigned max_files;
+	int over;
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void gitsrc_redact_url(char *buf, size_t n, const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	const char *at, *start = scheme ? scheme + 3 : url;
+	const char *slash = strchr(start, '/');
+
+	at = strchr(start, '@');
+	if (scheme && at && (!slash || at < slash) && memchr(start, ':', (size_t)(at - start))) {
+		snprintf(buf, n, "%.*s***@%s", (int)(start - url), url, at + 1);
+		return;
+	}
+	snprintf(buf, n, "%s", url);
+}
+
+/* host and port of an ssh URL (ssh://[user@]host[:port]/path or user@host:path) */
+static void ssh_host_port(struct state *st, const char *url)
+{
+	const char *h = url, *end;
+
+	st->port = 22;
+	st->host[0] = '\0';
+	if (strncmp(url, "ssh://", 6) == 0 || strncmp(url, "git+ssh://", 10) == 0) {
+		h = strstr(url, "://") + 3;
+		const char *slash = strchr(h, '/');
+		const char *at = strchr(h, '@');
+		if (at && (!slash || at < slash))
+			h = at + 1;
+		end = h;
+		while (*end && *end != '/' && *end != ':')
+			end++;
+		snprintf(st->host, sizeof(st->host), "%.*s", (int)(end - h), h);
+		if (*end == ':')
+			st->port = atoi(end + 1);
+		return;
+	}
+	/* scp-like: [user@]host:path */
+	const char *at = strchr(url, '@');
+	const char *colon = strchr(url, ':');
+	if (at && colon && at < colon)
+		h = at + 1;
+	if (colon)
+		snprintf(st->host, sizeof(st->host), "%.*s", (int)(colon - h), h);
+}
+
+static int cred_cb(git_credential **out, const char *url, const char *user_from_url,
+                   unsigned int allowed, void *payload)
+{
+	struct state *st = payload;
+	const struct gitsrc_auth *a = st->o->auth;
+	const char *user = user_from_url && *user_from_url ? user_from_url
+	                   : a && a->username               ? a->username
+	                                                    : "git";
+
+	(void)url;
+	if (!a || st->cred_attempts++ >= 1) {
+		git_error_set_str(GIT_ERROR_NET, a ? "the credentials were refused"
+		                                   : "the server asks for credentials and none are set");
+		return GIT_EAUTH;
+	}
+	if ((allowed & GIT_CREDENTIAL_SSH_MEMORY) && a->ssh_private_key)
+		return git_credential_ssh_key_memory_new(out, user, NULL, a->ssh_private_key,
+		                                         a->ssh_passphrase);
+	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && a->password)
+		return git_credential_userpass_plaintext_new(out, user, a->password);
+	if (allowed & GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user);
+	git_error_set_str(GIT_ERROR_NET, "no usable credentials for this server");
+	return GIT_EAUTH;
+}
+
+static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+	struct state *st = payload;
+	const char *kh = st->o->auth ? st->o->auth->ssh_known_hosts : NULL;
+
+	if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+		return valid ? 0 : GIT_PASSTHROUGH; /* TLS: libgit2 has verified it */
+	const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+	if (!(hk->type & GIT_CERT_SSH_RAW) || !hk->hostkey) {
+		git_error_set_str(GIT_ERROR_SSH, "the server's host key could not be read");
+		return GIT_ECERTIFICATE;
+	}
+	int r = kh ? gitsrc_known_host(kh, st->host[0] ? st->host : host, st->port,
+	                               (const unsigned char *)hk->hostkey, hk->hostkey_len)
+	           : -1;
+	if (r == 1)
+		return 0;
+	st->hostkey_refused = r == 0 ? 2 : 1;
+	git_error_set_str(GIT_ERROR_SSH, r == 0 ? "the host key does not match known_hosts"
+	                                        : "the host is not in known_hosts");
+	return GIT_ECERTIFICATE;
+}
+
+static int progress_cb(const git_indexer_progress *p, void *payload)
+{
+	struct state *st = payload;
+
+	if (p->received_bytes > st->o->max_fetch) {
+		st->too_big = 1;
+		git_error_set_str(GIT_ERROR_NET, "fetch too large");
+		return -1;
+	}
+	if (mono() > st->deadline) {
+		st->timed_out = 1;
+		git_error_set_str(GIT_ERROR_NET, "timed out");
+		return -1;
+	}
+	return 0;
+}
+
+static int sum_entry(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct walk_sum *s = payload;
+	size_t len = 0;
+	git_object_t type;
+
+	(void)root;
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return 0;
+	if (git_odb_read_header(&len, &type, s->odb, git_tree_entry_id(e)) < 0)
+		return -1;
+	s->bytes += len;
+	s->files++;
+	if (s->bytes > s->max_bytes || s->files > s->max_files) {
+		s->over = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void report(int fd, const char *line)
+{
+	size_t n = strlen(line), o = 0;
+	while (o < n) {
+		ssize_t w = write(fd, line + o, n - o);
+		if (w <= 0)
+			break;
+		o += (size_t)w;
+	}
+}
+
+static void report_err(int fd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void report_err(int fd, int code, const char *fmt, ...)
+{
+	char line[1024], msg[900];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (char *c = msg; *c; c++)
+		if (*c == '\n' || *c == '\t' || *c == '\r')
+			*c = ' ';
+	snprintf(line, sizeof(line), "err %d\t%s\n", code, msg);
+	report(fd, line);
+}
+
+static const char *giterr(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+/* The revision to check out, as a commit. */
+static int resolve(git_object **out, git_repository *repo, const char *rev, const char *head)
+{
+	char ref[1024];
+	git_object *obj = NULL;
+	const char *tries[3];
+	size_t n = 0;
+	int rc;
+
+	if (!rev || !*rev) {
+		snprintf(ref, sizeof(ref), "refs/remotes/origin/%s",
+		         strncmp(head, "refs/heads/", 11) == 0 ? head + 11 : head);
+		tries[n++] = ref;
+	} else {
+		static char b[1024], t[1024];
+		snprintf(b, sizeof(b), "refs/remotes/origin/%s", rev);
+		snprintf(t, sizeof(t), "refs/tags/%s", rev);
+		tries[n++] = b;
+		tries[n++] = t;
+	}
+	for (size_t i = 0; i < n; i++) {
+		git_reference *r = NULL;
+		if (git_reference_lookup(&r, repo, tries[i]) == 0) {
+			rc = git_reference_peel(out, r, GIT_OBJECT_COMMIT);
+			git_reference_free(r);
+			return rc;
+		}
+	}
+	/* a commit id: hex only, so no revision expression reaches revparse */
+	if (rev && strlen(rev) >= 4 && strlen(rev) <= 40 && strspn(rev, "0123456789abcdef") == strlen(rev) &&
+	    git_revparse_single(&obj, repo, rev) == 0) {
+		rc = git_object_peel(out, obj, GIT_OBJECT_COMMIT);
+		git_object_free(obj);
+		return rc;
+	}
+	return GIT_ENOTFOUND;
+}
+
+static void mirror_path(char *buf, size_t n, const char *cache, const char *url)
+{
+	unsigned long long h = 1469598103934665603ull;
+	for (const char *c = url; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	snprintf(buf, n, "%s/mirror-%016llx.git", cache, h);
+}
+
+static void child(const struct gitsrc_opts *o, const char *dest, int fd)
+{
+	struct state st;
+	struct rlimit rl = {CHILD_MEMORY_LIMIT, CHILD_MEMORY_LIMIT};
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	git_object *commit = NULL;
+	git_tree *tree = NULL;
+	git_odb *odb = NULL;
+	git_buf head = GIT_BUF_INIT;
+	git_fetch_options fo;
+	char path[4096], tmp[4096], old[4096], line[1024];
+	const char *specs[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
+	git_strarray refspecs = {(char **)specs, 2};
+	int rc;
+
+	setrlimit(RLIMIT_AS, &rl);
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	memset(&st, 0, sizeof(st));
+	st.o = o;
+	st.deadline = mono() + (double)o->timeout_ms / 1000.0;
+	ssh_host_port(&st, o->url);
+	git_libgit2_init();
+	if (o->auth && o->auth->ca_file &&
+	    git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, o->auth->ca_file, NULL) < 0) {
+		report_err(fd, SLUICE_EINVALID, "cannot use the CA file: %s", giterr());
+		return;
+	}
+	if (mkdir(o->cache_dir, 0700) < 0 && errno != EEXIST) {
+		report_err(fd, SLUICE_EIO, "cannot create the cache folder: %s", strerror(errno));
+		return;
+	}
+	mirror_path(path, sizeof(path), o->cache_dir, o->url);
+	if (git_repository_open_bare(&repo, path) < 0 && git_repository_init(&repo, path, 1) < 0) {
+		report_err(fd, SLUICE_EIO, "cannot open the cache: %s", giterr());
+		return;
+	}
+	if (git_remote_create_anonymous(&remote, repo, o->url) < 0) {
+		report_err(fd, SLUICE_EINVALID, "%s", giterr());
+		return;
+	}
+	fo.callbacks.credentials = cred_cb;
+	fo.callbacks.certificate_check = cert_cb;
+	fo.callbacks.transfer_progress = progress_cb;
+	fo.callbacks.payload = &st;
+	fo.prune = GIT_FETCH_PRUNE;
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &fo.callbacks, &fo.proxy_opts, NULL);
+	if (rc == 0 && (!o->revision || !*o->revision))
+		rc = git_remote_default_branch(&head, remote);
+	if (rc == 0)
+		rc = git_remote_download(remote, &refspecs, &fo);
+	if (rc == 0)
+		rc = git_remote_update_tips(remote, &fo.callbacks, 1, GIT_REMOTE_DOWNLOAD_TAGS_NONE,
+		                            "sluice fetch");
+	if (rc == 0)
+		rc = git_remote_prune(remote, &fo.callbacks);
+	git_remote_disconnect(remote);
+	if (rc < 0) {
+		if (st.timed_out)
+			report_err(fd, SLUICE_ETIMEOUT, "timed out");
+		else if (st.too_big)
+			report_err(fd, SLUICE_ELIMIT, "the fetch passed its size limit of %llu bytes", o->max_fetch);
+		else if (st.hostkey_refused)
+			report_err(fd, SLUICE_EUNSAFE, "refused: %s %s", st.host,
+			           st.hostkey_refused == 2
+			               ? "presented a host key that does not match known_hosts"
+			               : "is not in known_hosts");
+		else if (rc == GIT_EAUTH || st.cred_attempts > 1)
+			report_err(fd, SLUICE_EAUTH, "authentication failed: %s", giterr());
+		else if (rc == GIT_ECERTIFICATE)
+			report_err(fd, SLUICE_EUNSAFE, "TLS certificate refused: %s", giterr());
+		else
+			report_err(fd, SLUICE_ERROR, "%s", giterr());
+		return;
+	}
+	rc = resolve(&commit, repo, o->revision, head.ptr ? head.ptr : "");
+	if (rc < 0) {
+		report_err(fd, SLUICE_ENOTFOUND, "revision \"%s\" not found",
+		           o->revision && *o->revision ? o->revision : "HEAD");
+		return;
+	}
+	struct walk_sum sum = {NULL, 0, 0, o->max_checkout, o->max_files, 0};
+	if (git_commit_tree(&tree, (git_commit *)commit) < 0 || git_repository_odb(&odb, repo) < 0) {
+		report_err(fd, SLUICE_ERROR, "%s", giterr());
+		return;
+	}
+	sum.odb = odb;
+	if (git_tree_walk(tree, GIT_TREEWALK_PRE, sum_entry, &sum) < 0 && sum.over) {
+		report_err(fd, SLUICE_ELIMIT,
+		           "the revision holds more than %u files or %llu bytes", o->max_files,
+		           o->max_checkout);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", dest, (int)getpid());
+	snprintf(old, sizeof(old), "%s.old-%d", dest, (int)getpid());
+	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (mkdir(tmp, 0700) < 0) {
+		report_err(fd, SLUICE_EIO, "cannot create the checkout folder: %s", strerror(errno));
+		return;
+	}
+	git_checkout_options co;
+	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
+	co.target_directory = tmp;
+	if (git_checkout_tree(repo, commit, &co) < 0) {
+		report_err(fd, SLUICE_ERROR, "checkout failed: %s", giterr());
+		nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		return;
+	}
+	if (rename(dest, old) < 0 && errno != ENOENT) {
+		report_err(fd, SLUICE_EIO, "cannot replace the checkout: %s", strerror(errno));
+		return;
+	}
+	if (rename(tmp, dest) < 0) {
+		report_err(fd, SLUICE_EIO, "cannot move the checkout into place: %s", strerror(errno));
+		rename(old, dest);
+		return;
+	}
+	nftw(old, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	const git_signature *author = git_commit_author((git_commit *)commit);
+	const char *summary = git_commit_summary((git_commit *)commit);
+	char subject[256], who[128];
+	snprintf(subject, sizeof(subject), "%s", summary ? summary : "");
+	snprintf(who, sizeof(who), "%s", author && author->name ? author->name : "");
+	for (char *c = subject; *c; c++)
+		if (*c == '\t')
+			*c = ' ';
+	for (char *c = who; *c; c++)
+		if (*c == '\t')
+			*c = ' ';
+	snprintf(line, sizeof(line), "ok %s\t%s\t%s\n", git_oid_tostr_s(git_object_id(commit)), subject,
+	         who);
+	report(fd, line);
+}
+
+int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const char *dest)
+{
+	struct gitsrc_opts o = *in;
+	char shown[1024], buf[2048];
+	int fds[2], status = 0;
+	size_t got = 0;
+	pid_t pid;
+
+	memset(out, 0, sizeof(*out));
+	if (!o.url || !*o.url || !o.cache_dir || !dest)
+		return sluice_error_set(SLUICE_EINVALID, "git: url, cache folder and destination are required");
+	if (o.timeout_ms <= 0)
+		o.timeout_ms = DEFAULT_TIMEOUT_MS;
+	if (!o.max_fetch)
+		o.max_fetch = DEFAULT_MAX_FETCH;
+	if (!o.max_checkout)
+		o.max_checkout = DEFAULT_MAX_CHECKOUT;
+	if (!o.max_files)
+		o.max_files = DEFAULT_MAX_FILES;
+	gitsrc_redact_url(shown, sizeof(shown), o.url);
+	if (o.auth) {
+		slog_add_secret(o.auth->password);
+		slog_add_secret(o.auth->ssh_passphrase);
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return sluice_error_set(SLUICE_EIO, "git: pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return sluice_error_set(SLUICE_EIO, "git: fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		signal(SIGPIPE, SIG_IGN);
+		child(&o, dest, fds[1]);
+		_exit(0);
+	}
+	close(fds[1]);
+	double deadline = mono() + (double)o.timeout_ms / 1000.0 + 1.0;
+	for (;;) {
+		int left = (int)((deadline - mono()) * 1000);
+		struct pollfd pfd = {fds[0], POLLIN, 0};
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			close(fds[0]);
+			return sluice_error_set(SLUICE_ETIMEOUT, "git: fetching %s timed out after %ld s", shown,
+			                        (o.timeout_ms + 999) / 1000);
+		}
+		int pr = poll(&pfd, 1, left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			continue;
+		ssize_t r = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (got >= sizeof(buf) - 1)
+			break;
+	}
+	buf[got] = '\0';
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	if (strncmp(buf, "ok ", 3) == 0) {
+		char *sha = buf + 3, *subject = strchr(sha, '\t'), *author = NULL;
+		if (subject) {
+			*subject++ = '\0';
+			author = strchr(subject, '\t');
+			if (author)
+				*author++ = '\0';
+		}
+		if (author)
+			author[strcspn(author, "\n")] = '\0';
+		snprintf(out->commit, sizeof(out->commit), "%.40s", sha);
+		snprintf(out->subject, sizeof(out->subject), "%.255s", subject ? subject : "");
+		snprintf(out->author, sizeof(out->author), "%.127s", author ? author : "");
+		return 0;
+	}
+	if (strncmp(buf, "err ", 4) == 0) {
+		int code = atoi(buf + 4);
+		char *msg = strchr(buf, '\t');
+		if (msg)
+			msg[strcspn(msg, "\n")] = '\0';
+		if (code >= 0 || code < SLUICE_ETLS)
+			code = SLUICE_ERROR;
+		char clean[1024];
+		slog_redact(clean, sizeof(clean), msg ? msg + 1 : "failed");
+		return sluice_error_set(code, "git: %s: %s", shown, clean);
+	}
+	if (WIFSIGNALED(status))
+		return sluice_error_set(SLUICE_ERROR, "git: %s: the fetch process died (signal %d)", shown,
+		                        WTERMSIG(status));
+	return sluice_error_set(SLUICE_ERROR, "git: %s: the fetch process reported nothing", shown);
+}
