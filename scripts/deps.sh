@@ -11,6 +11,7 @@ pkgs=(
 	clang libclang-rt-14-dev clang-format # libFuzzer targets and the format check
 	python3 time                         # test tools (corpus checker, peak RSS)
 	curl openssl etcd-server             # the test sandbox (tests/sandbox/build-kube adds Go)
+	openssh-server openssh-client nginx fcgiwrap # Git servers for the tests (gitservers)
 )
 
 missing=()

@@ -11,7 +11,9 @@
  * Transports: a local path or file://, git://, https:// (user and password or
  * token, custom CA) and ssh:// or scp-like user@host:path (a private key, and
  * a known_hosts text that must list the server's key: an unknown or changed
- * host key is refused, never accepted).
+ * host key is refused, never accepted). Use ed25519 or ECDSA keys: Debian 12's
+ * libssh2 signs with RSA only as ssh-rsa (SHA-1), which current OpenSSH
+ * servers refuse.
  */
 #ifndef SLUICE_GIT_H
 #define SLUICE_GIT_H

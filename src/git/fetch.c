@@ -25,11 +25,11 @@
 #include "sluice/git.h"
 #include "sluice/log.h"
 
-#define DEFAULT_TIMEOUT_MS 60000
-#define DEFAULT_MAX_FETCH (512ull << 20)
+#define DEFAULT_TIMEOUT_MS   60000
+#define DEFAULT_MAX_FETCH    (512ull << 20)
 #define DEFAULT_MAX_CHECKOUT (256ull << 20)
-#define DEFAULT_MAX_FILES 20000u
-#define CHILD_MEMORY_LIMIT (2ull << 30)
+#define DEFAULT_MAX_FILES    20000u
+#define CHILD_MEMORY_LIMIT   (2ull << 30)
 
 struct state {
 	const struct gitsrc_opts *o;
@@ -40,6 +40,8 @@ struct state {
 	int timed_out;
 	char host[256];
 	int port;
+	char keydir[64];
+	char keyfile[96];
 };
 
 struct walk_sum {
@@ -102,24 +104,69 @@ static void ssh_host_port(struct state *st, const char *url)
 		snprintf(st->host, sizeof(st->host), "%.*s", (int)(colon - h), h);
 }
 
+static int write_keyfile(struct state *st, const char *key)
+{
+	int fd;
+	size_t n = strlen(key), o = 0;
+
+	snprintf(st->keydir, sizeof(st->keydir), "/tmp/sluice-key-XXXXXX");
+	if (!mkdtemp(st->keydir)) {
+		st->keydir[0] = '\0';
+		return -1;
+	}
+	snprintf(st->keyfile, sizeof(st->keyfile), "%s/key", st->keydir);
+	fd = open(st->keyfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (o < n) {
+		ssize_t w = write(fd, key + o, n - o);
+		if (w <= 0)
+			break;
+		o += (size_t)w;
+	}
+	if (n == 0 || key[n - 1] != '\n')
+		(void)!write(fd, "\n", 1);
+	close(fd);
+	return o == n ? 0 : -1;
+}
+
+static void remove_keyfile(struct state *st)
+{
+	if (st->keyfile[0])
+		unlink(st->keyfile);
+	if (st->keydir[0])
+		rmdir(st->keydir);
+}
+
 static int cred_cb(git_credential **out, const char *url, const char *user_from_url,
                    unsigned int allowed, void *payload)
 {
 	struct state *st = payload;
 	const struct gitsrc_auth *a = st->o->auth;
 	const char *user = user_from_url && *user_from_url ? user_from_url
-	                   : a && a->username               ? a->username
-	                                                    : "git";
+	                   : a && a->username              ? a->username
+	                                                   : "git";
 
 	(void)url;
 	if (!a || st->cred_attempts++ >= 1) {
-		git_error_set_str(GIT_ERROR_NET, a ? "the credentials were refused"
-		                                   : "the server asks for credentials and none are set");
+		git_error_set_str(GIT_ERROR_NET,
+		                  a ? "the credentials were refused"
+		                    : "the server asks for credentials and none are set");
 		return GIT_EAUTH;
 	}
 	if ((allowed & GIT_CREDENTIAL_SSH_MEMORY) && a->ssh_private_key)
 		return git_credential_ssh_key_memory_new(out, user, NULL, a->ssh_private_key,
 		                                         a->ssh_passphrase);
+	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && a->ssh_private_key) {
+		/* this libgit2 takes keys from files only: a private file for this
+		 * child process, removed when it ends */
+		if (!st->keyfile[0] && write_keyfile(st, a->ssh_private_key) < 0) {
+			git_error_set_str(GIT_ERROR_SSH,
+			                  "cannot write the SSH key to a private file");
+			return GIT_EAUTH;
+		}
+		return git_credential_ssh_key_new(out, user, NULL, st->keyfile, a->ssh_passphrase);
+	}
 	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && a->password)
 		return git_credential_userpass_plaintext_new(out, user, a->password);
 	if (allowed & GIT_CREDENTIAL_USERNAME)
@@ -207,7 +254,8 @@ static void report(int fd, const char *line)
 	}
 }
 
-static void report_err(int fd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report_err(int fd, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void report_err(int fd, int code, const char *fmt, ...)
 {
@@ -259,7 +307,8 @@ static int resolve(git_object **out, git_repository *repo, const char *rev, cons
 		}
 	}
 	/* a commit id: hex only, so no revision expression reaches revparse */
-	if (rev && strlen(rev) >= 4 && strlen(rev) <= 40 && strspn(rev, "0123456789abcdef") == strlen(rev) &&
+	if (rev && strlen(rev) >= 4 && strlen(rev) <= 40 &&
+	    strspn(rev, "0123456789abcdef") == strlen(rev) &&
 	    git_revparse_single(&obj, repo, rev) == 0) {
 		rc = git_object_peel(out, obj, GIT_OBJECT_COMMIT);
 		git_object_free(obj);
@@ -276,9 +325,20 @@ static void mirror_path(char *buf, size_t n, const char *cache, const char *url)
 	snprintf(buf, n, "%s/mirror-%016llx.git", cache, h);
 }
 
+static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, struct state *stp);
+
 static void child(const struct gitsrc_opts *o, const char *dest, int fd)
 {
 	struct state st;
+
+	memset(&st, 0, sizeof(st));
+	child_work(o, dest, fd, &st);
+	remove_keyfile(&st);
+}
+
+static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, struct state *stp)
+{
+	struct state *st = stp;
 	struct rlimit rl = {CHILD_MEMORY_LIMIT, CHILD_MEMORY_LIMIT};
 	git_repository *repo = NULL;
 	git_remote *remote = NULL;
@@ -294,10 +354,9 @@ static void child(const struct gitsrc_opts *o, const char *dest, int fd)
 
 	setrlimit(RLIMIT_AS, &rl);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-	memset(&st, 0, sizeof(st));
-	st.o = o;
-	st.deadline = mono() + (double)o->timeout_ms / 1000.0;
-	ssh_host_port(&st, o->url);
+	st->o = o;
+	st->deadline = mono() + (double)o->timeout_ms / 1000.0;
+	ssh_host_port(st, o->url);
 	git_libgit2_init();
 	if (o->auth && o->auth->ca_file &&
 	    git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, o->auth->ca_file, NULL) < 0) {
@@ -320,12 +379,17 @@ static void child(const struct gitsrc_opts *o, const char *dest, int fd)
 	fo.callbacks.credentials = cred_cb;
 	fo.callbacks.certificate_check = cert_cb;
 	fo.callbacks.transfer_progress = progress_cb;
-	fo.callbacks.payload = &st;
+	fo.callbacks.payload = st;
 	fo.prune = GIT_FETCH_PRUNE;
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &fo.callbacks, &fo.proxy_opts, NULL);
-	if (rc == 0 && (!o->revision || !*o->revision))
-		rc = git_remote_default_branch(&head, remote);
+	if (rc == 0 && (!o->revision || !*o->revision) &&
+	    git_remote_default_branch(&head, remote) < 0) {
+		git_remote_disconnect(remote);
+		report_err(fd, SLUICE_ENOTFOUND,
+		           "the repository has no default branch (is it empty?); name a revision");
+		return;
+	}
 	if (rc == 0)
 		rc = git_remote_download(remote, &refspecs, &fo);
 	if (rc == 0)
@@ -335,16 +399,17 @@ static void child(const struct gitsrc_opts *o, const char *dest, int fd)
 		rc = git_remote_prune(remote, &fo.callbacks);
 	git_remote_disconnect(remote);
 	if (rc < 0) {
-		if (st.timed_out)
+		if (st->timed_out)
 			report_err(fd, SLUICE_ETIMEOUT, "timed out");
-		else if (st.too_big)
-			report_err(fd, SLUICE_ELIMIT, "the fetch passed its size limit of %llu bytes", o->max_fetch);
-		else if (st.hostkey_refused)
-			report_err(fd, SLUICE_EUNSAFE, "refused: %s %s", st.host,
-			           st.hostkey_refused == 2
+		else if (st->too_big)
+			report_err(fd, SLUICE_ELIMIT,
+			           "the fetch passed its size limit of %llu bytes", o->max_fetch);
+		else if (st->hostkey_refused)
+			report_err(fd, SLUICE_EUNSAFE, "refused: %s %s", st->host,
+			           st->hostkey_refused == 2
 			               ? "presented a host key that does not match known_hosts"
 			               : "is not in known_hosts");
-		else if (rc == GIT_EAUTH || st.cred_attempts > 1)
+		else if (rc == GIT_EAUTH || st->cred_attempts > 1)
 			report_err(fd, SLUICE_EAUTH, "authentication failed: %s", giterr());
 		else if (rc == GIT_ECERTIFICATE)
 			report_err(fd, SLUICE_EUNSAFE, "TLS certificate refused: %s", giterr());
@@ -359,22 +424,23 @@ static void child(const struct gitsrc_opts *o, const char *dest, int fd)
 		return;
 	}
 	struct walk_sum sum = {NULL, 0, 0, o->max_checkout, o->max_files, 0};
-	if (git_commit_tree(&tree, (git_commit *)commit) < 0 || git_repository_odb(&odb, repo) < 0) {
+	if (git_commit_tree(&tree, (git_commit *)commit) < 0 ||
+	    git_repository_odb(&odb, repo) < 0) {
 		report_err(fd, SLUICE_ERROR, "%s", giterr());
 		return;
 	}
 	sum.odb = odb;
 	if (git_tree_walk(tree, GIT_TREEWALK_PRE, sum_entry, &sum) < 0 && sum.over) {
-		report_err(fd, SLUICE_ELIMIT,
-		           "the revision holds more than %u files or %llu bytes", o->max_files,
-		           o->max_checkout);
+		report_err(fd, SLUICE_ELIMIT, "the revision holds more than %u files or %llu bytes",
+		           o->max_files, o->max_checkout);
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", dest, (int)getpid());
 	snprintf(old, sizeof(old), "%s.old-%d", dest, (int)getpid());
 	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	if (mkdir(tmp, 0700) < 0) {
-		report_err(fd, SLUICE_EIO, "cannot create the checkout folder: %s", strerror(errno));
+		report_err(fd, SLUICE_EIO, "cannot create the checkout folder: %s",
+		           strerror(errno));
 		return;
 	}
 	git_checkout_options co;
@@ -391,7 +457,8 @@ static void child(const struct gitsrc_opts *o, const char *dest, int fd)
 		return;
 	}
 	if (rename(tmp, dest) < 0) {
-		report_err(fd, SLUICE_EIO, "cannot move the checkout into place: %s", strerror(errno));
+		report_err(fd, SLUICE_EIO, "cannot move the checkout into place: %s",
+		           strerror(errno));
 		rename(old, dest);
 		return;
 	}
@@ -407,8 +474,8 @@ static void child(const struct gitsrc_opts *o, const char *dest, int fd)
 	for (char *c = who; *c; c++)
 		if (*c == '\t')
 			*c = ' ';
-	snprintf(line, sizeof(line), "ok %s\t%s\t%s\n", git_oid_tostr_s(git_object_id(commit)), subject,
-	         who);
+	snprintf(line, sizeof(line), "ok %s\t%s\t%s\n", git_oid_tostr_s(git_object_id(commit)),
+	         subject, who);
 	report(fd, line);
 }
 
@@ -422,7 +489,8 @@ int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const 
 
 	memset(out, 0, sizeof(*out));
 	if (!o.url || !*o.url || !o.cache_dir || !dest)
-		return sluice_error_set(SLUICE_EINVALID, "git: url, cache folder and destination are required");
+		return sluice_error_set(SLUICE_EINVALID,
+		                        "git: url, cache folder and destination are required");
 	if (o.timeout_ms <= 0)
 		o.timeout_ms = DEFAULT_TIMEOUT_MS;
 	if (!o.max_fetch)
@@ -460,7 +528,8 @@ int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const 
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			close(fds[0]);
-			return sluice_error_set(SLUICE_ETIMEOUT, "git: fetching %s timed out after %ld s", shown,
+			return sluice_error_set(SLUICE_ETIMEOUT,
+			                        "git: fetching %s timed out after %ld s", shown,
 			                        (o.timeout_ms + 999) / 1000);
 		}
 		int pr = poll(&pfd, 1, left);
@@ -507,7 +576,7 @@ int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const 
 		return sluice_error_set(code, "git: %s: %s", shown, clean);
 	}
 	if (WIFSIGNALED(status))
-		return sluice_error_set(SLUICE_ERROR, "git: %s: the fetch process died (signal %d)", shown,
-		                        WTERMSIG(status));
+		return sluice_error_set(SLUICE_ERROR, "git: %s: the fetch process died (signal %d)",
+		                        shown, WTERMSIG(status));
 	return sluice_error_set(SLUICE_ERROR, "git: %s: the fetch process reported nothing", shown);
 }

@@ -21,7 +21,8 @@ static int host_matches(const char *patterns, size_t len, const char *name)
 			j++;
 		if (j - i > 0 && j - i < sizeof(pat)) {
 			int neg = patterns[i] == '!';
-			snprintf(pat, sizeof(pat), "%.*s", (int)(j - i - (size_t)neg), patterns + i + neg);
+			snprintf(pat, sizeof(pat), "%.*s", (int)(j - i - (size_t)neg),
+			         patterns + i + neg);
 			/* "[host]:port" is literal; other patterns may hold * and ? */
 			int m = pat[0] == '[' ? strcasecmp(pat, name) == 0
 			                      : fnmatch(pat, name, FNM_CASEFOLD) == 0;

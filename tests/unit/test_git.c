@@ -57,7 +57,8 @@ static int free_port(int *fd_out)
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &l) < 0)
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &l) < 0)
 		return -1;
 	if (fd_out) {
 		listen(fd, 8);
@@ -77,12 +78,13 @@ static int group_setup(void **state)
 	snprintf(repo, sizeof(repo), "%s/srv/apps.git", tmp);
 	snprintf(cache, sizeof(cache), "%s/cache", tmp);
 	if (sh("set -e; mkdir -p '%s/work' && cd '%s/work' && " GIT " init -q . && mkdir apps && "
-	       "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: one}\\n' > apps/one.yaml && "
-	       GIT " add -A && " GIT " commit -q -m 'first commit' && " GIT " tag v1 && "
-	       "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: two}\\n' > apps/two.yaml && "
-	       GIT " add -A && " GIT " commit -q -m 'add two' && "
-	       GIT " checkout -q -b dev && echo dev > apps/dev.txt && " GIT " add -A && "
-	       GIT " commit -q -m 'dev work' && " GIT " checkout -q main && "
+	       "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: one}\\n' > "
+	       "apps/one.yaml && " GIT " add -A && " GIT " commit -q -m 'first commit' && " GIT
+	       " tag v1 && "
+	       "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: two}\\n' > "
+	       "apps/two.yaml && " GIT " add -A && " GIT " commit -q -m 'add two' && " GIT
+	       " checkout -q -b dev && echo dev > apps/dev.txt && " GIT " add -A && " GIT
+	       " commit -q -m 'dev work' && " GIT " checkout -q main && "
 	       "mkdir -p '%s/srv' && git clone -q --bare . '%s' && touch '%s/git-daemon-export-ok'",
 	       tmp, tmp, tmp, repo, repo) != 0)
 		return -1;
@@ -202,8 +204,9 @@ static void git_daemon_and_force_push(void **state)
 	assert_string_equal(r.subject, "add two");
 	/* history rewritten and force-pushed: followed */
 	assert_int_equal(sh("set -e; cd '%s/work' && " GIT " reset -q --hard HEAD~1 && "
-	                    "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: three}\\n' > apps/three.yaml && "
-	                    GIT " add -A && " GIT " commit -q -m 'rewritten' && git push -q -f '%s' main",
+	                    "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: "
+	                    "three}\\n' > apps/three.yaml && " GIT " add -A && " GIT
+	                    " commit -q -m 'rewritten' && git push -q -f '%s' main",
 	                    tmp, repo),
 	                 0);
 	fetch_ok(&r2, url_daemon, "main", dest);
