@@ -138,6 +138,10 @@ struct kube_resource {
 int kube_resolve(struct kube_client *c, const struct kube_resource **out, const char *api_version,
                  const char *kind);
 
+/* The same for a group and kind, in the version the server lists first. */
+int kube_resolve_gk(struct kube_client *c, const struct kube_resource **out, const char *group,
+                    const char *kind);
+
 /* Forget the discovery cache. */
 void kube_forget_discovery(struct kube_client *c);
 

@@ -240,3 +240,30 @@ int kube_resolve(struct kube_client *c, const struct kube_resource **out, const 
 	    "the server has no resource for kind %s in %s (is its CRD installed?)", kind,
 	    api_version);
 }
+
+int kube_resolve_gk(struct kube_client *c, const struct kube_resource **out, const char *group,
+                    const char *kind)
+{
+	int rc;
+
+	*out = NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < c->nres; i++) {
+			if (strcmp(c->res[i].kind, kind) == 0 &&
+			    strcmp(c->res[i].group, group) == 0) {
+				*out = &c->res[i];
+				return 0;
+			}
+		}
+		if (pass == 0 &&
+		    (!c->disc_loaded || kube_now() - c->disc_t >= DISCOVERY_MIN_INTERVAL_S)) {
+			if ((rc = refresh(c)) < 0)
+				return rc;
+		} else {
+			break;
+		}
+	}
+	return sluice_error_set(SLUICE_ENOTFOUND,
+	                        "the server has no resource for kind %s in group \"%s\"", kind,
+	                        group);
+}

@@ -35,9 +35,11 @@ static int group_setup(void **state)
 	snprintf(srv, sizeof(srv), "%s/servers", tmp);
 	snprintf(cache, sizeof(cache), "%s/cache", tmp);
 	snprintf(cmd, sizeof(cmd),
-	         "tests/sandbox/gitservers up '%s' >&2 && cd '%s' && git init -q --bare repos/apps.git && "
+	         "tests/sandbox/gitservers up '%s' >&2 && cd '%s' && git init -q --bare "
+	         "repos/apps.git && "
 	         "git init -q work && cd work && mkdir apps && "
-	         "printf 'apiVersion: v1\\nkind: Namespace\\nmetadata: {name: over-the-wire}\\n' > apps/ns.yaml && "
+	         "printf 'apiVersion: v1\\nkind: Namespace\\nmetadata: {name: over-the-wire}\\n' > "
+	         "apps/ns.yaml && "
 	         "git add -A && git -c user.name=T -c user.email=t@e commit -q -m 'wire commit' && "
 	         "git push -q ../repos/apps.git HEAD:refs/heads/main && "
 	         "git -C ../repos/apps.git symbolic-ref HEAD refs/heads/main",

@@ -1,0 +1,62 @@
+/*
+ * One sync of a rendered set of manifests into a cluster: validate, apply in
+ * order, prune what left Git.
+ *
+ * 1. Each object is prepared: its kind resolved through discovery, the
+ *    destination namespace set when a namespaced object names none, and the
+ *    tracking label sluice.dev/app=<app> added.
+ * 2. Namespaces and CustomResourceDefinitions go first (the rest cannot be
+ *    validated before they exist); the CRDs are waited for until Established.
+ * 3. Every other object is validated with a server-side dry-run, all at once.
+ *    If any fails (schema, unknown kind, admission), nothing of step 4 or 5
+ *    happens and every failure is reported as "path:line: Kind ns/name: the
+ *    API's message".
+ * 4. The objects are server-side applied (field manager "sluice", forced:
+ *    Git wins over hand edits) in kind order: cluster RBAC, ServiceAccounts,
+ *    ConfigMaps and Secrets, Services, workloads, then everything else.
+ * 5. Prune: objects in the previous inventory that are no longer rendered are
+ *    deleted, in reverse order, only if they carry this app's tracking label
+ *    and are not annotated sluice.dev/prune: disabled. An empty render prunes
+ *    nothing unless allow_empty is set.
+ */
+#ifndef SLUICE_SYNC_H
+#define SLUICE_SYNC_H
+
+#include <jansson.h>
+
+#include "sluice/diag.h"
+#include "sluice/kube.h"
+#include "sluice/manifest.h"
+
+#define SYNC_LABEL_APP "sluice.dev/app"
+#define SYNC_ANNOTATION_PRUNE "sluice.dev/prune"
+
+struct sync_opts {
+	const char *app;               /* required: the tracking label's value */
+	const char *namespace;         /* for namespaced objects naming none (default "default") */
+	int prune;                     /* delete what left Git */
+	int allow_empty;               /* let an empty render prune everything */
+	long crd_timeout_ms;           /* wait for CRDs to be Established (default 60000) */
+	const json_t *prev_inventory;  /* array of inventory keys from the last sync, or NULL */
+};
+
+struct sync_result {
+	json_t *inventory; /* array of "group|Kind|namespace|name" now managed (new reference) */
+	size_t applied;    /* objects applied */
+	size_t pruned;     /* objects deleted */
+	struct diag errs;  /* every problem, one line each */
+};
+
+void sync_result_init(struct sync_result *r);
+void sync_result_dispose(struct sync_result *r);
+
+/*
+ * Sync `set` as app `o->app`. Returns 0 when everything applied (and pruned);
+ * SLUICE_EINVALID when validation failed and nothing was applied; another
+ * negative code when applying or pruning failed part way (what was applied is
+ * in the inventory); every problem is in r->errs.
+ */
+int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest_set *set,
+             const struct sync_opts *o);
+
+#endif

@@ -1,0 +1,248 @@
+/*
+ * One sync against a real control plane (the sandbox): ordered apply with
+ * CRDs staged first, validation before any change, prune by inventory and
+ * tracking label.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/error.h"
+#include "sluice/kube.h"
+#include "sluice/sync.h"
+#include "support.h"
+
+static char dir[2048];
+static struct kube_config *cfg;
+static struct kube_client *kc;
+
+static int group_setup(void **state)
+{
+	char cmd[8192], kcpath[2200];
+	(void)state;
+	const char *base = getenv("SLUICE_SANDBOX_DIR");
+	if (base && *base) {
+		snprintf(dir, sizeof(dir), "%s", base);
+	} else {
+		char *t = test_tmpdir();
+		snprintf(dir, sizeof(dir), "%s", t);
+		free(t);
+	}
+	snprintf(cmd, sizeof(cmd),
+	         "tests/sandbox/sandbox down '%s' >/dev/null 2>&1; tests/sandbox/sandbox up '%s' >&2",
+	         dir, dir);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(kcpath, sizeof(kcpath), "%s/admin.kubeconfig", dir);
+	if (kube_config_load(&cfg, kcpath, NULL) < 0 || kube_client_new(&kc, cfg, NULL) < 0) {
+		fprintf(stderr, "test_sync: %s\n", sluice_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[4200];
+	(void)state;
+	kube_client_free(kc);
+	kube_config_free(cfg);
+	snprintf(cmd, sizeof(cmd), "tests/sandbox/sandbox down '%s' >&2", dir);
+	int rc = system(cmd);
+	if (!getenv("SLUICE_SANDBOX_DIR"))
+		test_rm_rf(dir);
+	return rc == 0 ? 0 : -1;
+}
+
+/* A set from files given as name, text, name, text, ..., NULL. */
+static struct manifest_set *set_of(const char *name, ...)
+{
+	struct manifest_set *set = manifest_set_new();
+	struct diag errs;
+	va_list ap;
+
+	diag_init(&errs);
+	va_start(ap, name);
+	for (const char *n = name; n; n = va_arg(ap, const char *)) {
+		const char *text = va_arg(ap, const char *);
+		if (manifest_load_buffer(set, text, strlen(text), n, &errs) < 0)
+			fail_msg("fixture %s: %s", n, errs.count ? errs.msgs[0] : "?");
+	}
+	va_end(ap);
+	diag_dispose(&errs);
+	return set;
+}
+
+static json_t *get(const char *api, const char *kind, const char *ns, const char *name)
+{
+	struct kube_ref ref = {api, kind, ns, name};
+	json_t *o = NULL;
+	if (kube_get(kc, &o, &ref) < 0)
+		return NULL;
+	return o;
+}
+
+static const char *label_of(const json_t *o)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(json_object_get(o, "metadata"), "labels"), SYNC_LABEL_APP));
+}
+
+static const char ns_yaml[] = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
+static const char crd_yaml[] =
+    "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+    "metadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n"
+    "  names: {kind: Gadget, plural: gadgets, singular: gadget, listKind: GadgetList}\n"
+    "  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n"
+    "    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
+static const char app_yaml[] =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {mode: blue}\n"
+    "---\n"
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-me\n"
+    "  annotations: {sluice.dev/prune: disabled}\n"
+    "---\n"
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n"
+    "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+    "    spec: {containers: [{name: web, image: 'web:1'}]}\n"
+    "---\n"
+    "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec: {size: 2}\n";
+
+static json_t *inventory; /* carried from one test to the next, as the controller would */
+
+static void first_sync_applies_in_order(void **state)
+{
+	struct sync_result r;
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, NULL};
+	(void)state;
+
+	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
+	                                  "apps/app.yaml", app_yaml, NULL);
+	sync_result_init(&r);
+	int rc = sync_run(&r, kc, set, &o);
+	if (rc < 0)
+		fail_msg("sync: %s", r.errs.count ? r.errs.msgs[0] : sluice_error_last());
+	assert_int_equal(r.applied, 6);
+	assert_int_equal(json_array_size(r.inventory), 6);
+	json_t *d = get("apps/v1", "Deployment", "shop", "web");
+	assert_non_null(d);
+	assert_string_equal(label_of(d), "shop-app");
+	json_decref(d);
+	json_t *g = get("example.com/v1", "Gadget", "shop", "g1");
+	assert_non_null(g); /* the CRD was staged and Established first */
+	json_decref(g);
+	inventory = json_incref(r.inventory);
+	sync_result_dispose(&r);
+	manifest_set_free(set);
+}
+
+static void a_bad_commit_changes_nothing(void **state)
+{
+	struct sync_result r;
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory};
+	(void)state;
+
+	/* a new ConfigMap, and a Deployment the API rejects */
+	const char *bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: brand-new\n"
+	                  "---\n"
+	                  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+	                  "  replicas: -3\n  selector: {matchLabels: {app: web}}\n  template:\n"
+	                  "    metadata: {labels: {app: web}}\n"
+	                  "    spec: {containers: [{name: web, image: 'web:2'}]}\n";
+	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
+	                                  "apps/app.yaml", bad, NULL);
+	sync_result_init(&r);
+	assert_int_equal(sync_run(&r, kc, set, &o), SLUICE_EINVALID);
+	assert_true(r.errs.count >= 1);
+	if (!strstr(r.errs.msgs[0], "apps/app.yaml:6: Deployment shop/web:") ||
+	    !strstr(r.errs.msgs[0], "spec.replicas"))
+		fail_msg("error: %s", r.errs.msgs[0]);
+	/* nothing applied, nothing pruned */
+	assert_null(get("v1", "ConfigMap", "shop", "brand-new"));
+	json_t *d = get("apps/v1", "Deployment", "shop", "web");
+	const char *img = json_string_value(json_object_get(
+	    json_array_get(json_object_get(json_object_get(json_object_get(json_object_get(d, "spec"),
+	                                                                   "template"),
+	                                                   "spec"),
+	                                   "containers"),
+	                   0),
+	    "image"));
+	assert_string_equal(img, "web:1");
+	json_decref(d);
+	json_t *s = get("v1", "ConfigMap", "shop", "settings");
+	assert_non_null(s);
+	json_decref(s);
+	/* the inventory still holds what was managed */
+	assert_int_equal(json_array_size(r.inventory), json_array_size(inventory));
+	sync_result_dispose(&r);
+	manifest_set_free(set);
+
+	/* an unknown kind is named with its place */
+	struct manifest_set *unk = set_of("apps/x.yaml",
+	                                  "apiVersion: nothing.example/v1\nkind: Nope\nmetadata: {name: nope-1}\n",
+	                                  NULL);
+	sync_result_init(&r);
+	assert_int_equal(sync_run(&r, kc, unk, &o), SLUICE_EINVALID);
+	assert_non_null(strstr(r.errs.msgs[0], "apps/x.yaml:1: unknown kind Nope in nothing.example/v1"));
+	sync_result_dispose(&r);
+	manifest_set_free(unk);
+
+	/* an empty render prunes nothing */
+	struct manifest_set *empty = manifest_set_new();
+	sync_result_init(&r);
+	assert_int_equal(sync_run(&r, kc, empty, &o), SLUICE_EINVALID);
+	assert_non_null(strstr(r.errs.msgs[0], "renders no objects"));
+	s = get("v1", "ConfigMap", "shop", "settings");
+	assert_non_null(s);
+	json_decref(s);
+	sync_result_dispose(&r);
+	manifest_set_free(empty);
+}
+
+static void what_left_git_is_pruned(void **state)
+{
+	struct sync_result r;
+	(void)state;
+
+	/* someone made a ConfigMap by hand with a name this app once managed */
+	json_t *hand = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+	                         "metadata", "name", "handmade", "namespace", "shop");
+	assert_int_equal(kube_apply(kc, NULL, hand, "kubectl", 0), 0);
+	json_decref(hand);
+	json_array_append_new(inventory, json_string("|ConfigMap|shop|handmade"));
+
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory};
+	const char *next = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-v2\n";
+	struct manifest_set *set =
+	    set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml, "apps/app.yaml", next, NULL);
+	sync_result_init(&r);
+	int rc = sync_run(&r, kc, set, &o);
+	if (rc < 0)
+		fail_msg("sync: %s", r.errs.count ? r.errs.msgs[0] : sluice_error_last());
+	/* settings, web and g1 left Git: pruned; keep-me is annotated; handmade is not ours */
+	assert_int_equal(r.pruned, 3);
+	assert_null(get("v1", "ConfigMap", "shop", "settings"));
+	assert_null(get("example.com/v1", "Gadget", "shop", "g1"));
+	json_t *k = get("v1", "ConfigMap", "shop", "keep-me");
+	assert_non_null(k);
+	json_decref(k);
+	json_t *h = get("v1", "ConfigMap", "shop", "handmade");
+	assert_non_null(h);
+	json_decref(h);
+	json_t *n = get("v1", "ConfigMap", "shop", "settings-v2");
+	assert_non_null(n);
+	assert_string_equal(label_of(n), "shop-app");
+	json_decref(n);
+	sync_result_dispose(&r);
+	manifest_set_free(set);
+	json_decref(inventory);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(first_sync_applies_in_order),
+	    cmocka_unit_test(a_bad_commit_changes_nothing),
+	    cmocka_unit_test(what_left_git_is_pruned),
+	};
+	return cmocka_run_group_tests_name("sync", tests, group_setup, group_teardown);
+}
