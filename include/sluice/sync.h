@@ -28,16 +28,16 @@
 #include "sluice/kube.h"
 #include "sluice/manifest.h"
 
-#define SYNC_LABEL_APP "sluice.dev/app"
+#define SYNC_LABEL_APP        "sluice.dev/app"
 #define SYNC_ANNOTATION_PRUNE "sluice.dev/prune"
 
 struct sync_opts {
-	const char *app;               /* required: the tracking label's value */
-	const char *namespace;         /* for namespaced objects naming none (default "default") */
-	int prune;                     /* delete what left Git */
-	int allow_empty;               /* let an empty render prune everything */
-	long crd_timeout_ms;           /* wait for CRDs to be Established (default 60000) */
-	const json_t *prev_inventory;  /* array of inventory keys from the last sync, or NULL */
+	const char *app;              /* required: the tracking label's value */
+	const char *namespace;        /* for namespaced objects naming none (default "default") */
+	int prune;                    /* delete what left Git */
+	int allow_empty;              /* let an empty render prune everything */
+	long crd_timeout_ms;          /* wait for CRDs to be Established (default 60000) */
+	const json_t *prev_inventory; /* array of inventory keys from the last sync, or NULL */
 };
 
 struct sync_result {

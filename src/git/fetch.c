@@ -352,7 +352,12 @@ static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, st
 	git_strarray refspecs = {(char **)specs, 2};
 	int rc;
 
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	/* a bound on memory (AddressSanitizer's shadow needs more address space) */
 	setrlimit(RLIMIT_AS, &rl);
+#else
+	(void)rl;
+#endif
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	st->o = o;
 	st->deadline = mono() + (double)o->timeout_ms / 1000.0;

@@ -9,11 +9,32 @@
 
 /* Apply order by kind; anything unlisted (custom resources, Ingress, ...) last. */
 static const char *const order[] = {
-    "Namespace", "CustomResourceDefinition", "PriorityClass", "StorageClass",
-    "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount",
-    "LimitRange", "ResourceQuota", "NetworkPolicy", "PodDisruptionBudget", "ConfigMap", "Secret",
-    "PersistentVolume", "PersistentVolumeClaim", "Service", "Deployment", "StatefulSet",
-    "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod", "HorizontalPodAutoscaler",
+    "Namespace",
+    "CustomResourceDefinition",
+    "PriorityClass",
+    "StorageClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "ServiceAccount",
+    "LimitRange",
+    "ResourceQuota",
+    "NetworkPolicy",
+    "PodDisruptionBudget",
+    "ConfigMap",
+    "Secret",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Service",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+    "Pod",
+    "HorizontalPodAutoscaler",
 };
 #define NORDER (sizeof(order) / sizeof(order[0]))
 
@@ -59,8 +80,8 @@ static int by_rank(const void *a, const void *b)
 static void describe(char *buf, size_t n, const struct item *it)
 {
 	const struct manifest_obj *m = it->src;
-	const char *ns = json_string_value(
-	    json_object_get(json_object_get(it->obj, "metadata"), "namespace"));
+	const char *ns =
+	    json_string_value(json_object_get(json_object_get(it->obj, "metadata"), "namespace"));
 	snprintf(buf, n, "%s:%u: %s %s%s%s", m->path, m->line, m->kind, ns ? ns : "", ns ? "/" : "",
 	         m->name);
 }
@@ -74,7 +95,8 @@ static int defined_in_set(const struct manifest_set *set, const char *group, con
 			continue;
 		const json_t *spec = json_object_get(o, "spec");
 		const char *g = json_string_value(json_object_get(spec, "group"));
-		const char *k = json_string_value(json_object_get(json_object_get(spec, "names"), "kind"));
+		const char *k =
+		    json_string_value(json_object_get(json_object_get(spec, "names"), "kind"));
 		if (g && k && strcmp(g, group) == 0 && strcmp(k, kind) == 0)
 			return 1;
 	}
@@ -89,7 +111,8 @@ static int finish_item(struct item *it, const struct kube_resource *r, const str
 	const char *ns;
 
 	if (r && r->namespaced && !json_string_value(json_object_get(meta, "namespace")))
-		json_object_set_new(meta, "namespace", json_string(o->namespace ? o->namespace : "default"));
+		json_object_set_new(meta, "namespace",
+		                    json_string(o->namespace ? o->namespace : "default"));
 	else if (r && !r->namespaced)
 		json_object_del(meta, "namespace");
 	if (!json_is_object(labels)) {
@@ -113,7 +136,8 @@ static int prepare(struct item *items, struct kube_client *c, const struct manif
 	for (size_t i = 0; i < set->count; i++) {
 		struct item *it = &items[i];
 		const struct kube_resource *r = NULL;
-		const char *api = json_string_value(json_object_get(set->objs[i].obj, "apiVersion"));
+		const char *api =
+		    json_string_value(json_object_get(set->objs[i].obj, "apiVersion"));
 		int rc;
 
 		it->src = &set->objs[i];
@@ -122,12 +146,14 @@ static int prepare(struct item *items, struct kube_client *c, const struct manif
 		if (!it->obj)
 			return sluice_error_set(SLUICE_ENOMEM, "out of memory");
 		rc = kube_resolve(c, &r, api, set->objs[i].kind);
-		if (rc == SLUICE_ENOTFOUND && defined_in_set(set, set->objs[i].group, set->objs[i].kind)) {
+		if (rc == SLUICE_ENOTFOUND &&
+		    defined_in_set(set, set->objs[i].group, set->objs[i].kind)) {
 			it->needs_crd = 1;
 			rc = 0;
 		}
 		if (rc == SLUICE_ENOTFOUND) {
-			diag_add(errs, "%s:%u: unknown kind %s in %s: the server has no such resource",
+			diag_add(errs,
+			         "%s:%u: unknown kind %s in %s: the server has no such resource",
 			         it->src->path, it->src->line, it->src->kind, api);
 			bad = 1;
 			continue;
@@ -168,7 +194,8 @@ static int apply_range(struct kube_client *c, struct item *items, size_t lo, siz
 		if (rcs[i] < 0) {
 			char what[1024];
 			describe(what, sizeof(what), &items[lo + i]);
-			diag_add(errs, "%s: %s", what, msgs[i] ? msgs[i] : sluice_error_name(rcs[i]));
+			diag_add(errs, "%s: %s", what,
+			         msgs[i] ? msgs[i] : sluice_error_name(rcs[i]));
 			if (!first)
 				first = rcs[i];
 		} else if (applied) {
@@ -213,8 +240,11 @@ static int await_crds(struct kube_client *c, struct item *items, size_t n,
 			continue;
 		while (!crd_established(c, items[i].src->name)) {
 			if (waited >= limit) {
-				diag_add(errs, "%s:%u: CustomResourceDefinition %s not Established after %ld s",
-				         items[i].src->path, items[i].src->line, items[i].src->name, limit / 1000);
+				diag_add(errs,
+				         "%s:%u: CustomResourceDefinition %s not Established after "
+				         "%ld s",
+				         items[i].src->path, items[i].src->line, items[i].src->name,
+				         limit / 1000);
 				return SLUICE_ETIMEOUT;
 			}
 			usleep(200000);
@@ -233,7 +263,8 @@ static int await_crds(struct kube_client *c, struct item *items, size_t n,
 			waited += 250;
 		}
 		if (rc < 0) {
-			diag_add(errs, "%s:%u: kind %s in %s is still unknown after its CRD was applied",
+			diag_add(errs,
+			         "%s:%u: kind %s in %s is still unknown after its CRD was applied",
 			         items[i].src->path, items[i].src->line, items[i].src->kind, api);
 			return rc;
 		}
@@ -302,8 +333,8 @@ static int prune(struct kube_client *c, const json_t *prev, const json_t *now,
 		if (kube_get(c, &live, &ref) < 0)
 			continue; /* already gone */
 		const json_t *meta = json_object_get(live, "metadata");
-		const char *owner =
-		    json_string_value(json_object_get(json_object_get(meta, "labels"), SYNC_LABEL_APP));
+		const char *owner = json_string_value(
+		    json_object_get(json_object_get(meta, "labels"), SYNC_LABEL_APP));
 		const char *keep = json_string_value(
 		    json_object_get(json_object_get(meta, "annotations"), SYNC_ANNOTATION_PRUNE));
 		int mine = owner && strcmp(owner, o->app) == 0;
@@ -314,7 +345,8 @@ static int prune(struct kube_client *c, const json_t *prev, const json_t *now,
 		int rc = kube_delete(c, &ref, "Background", 0);
 		if (rc == 0 || rc == SLUICE_ENOTFOUND) {
 			(*pruned)++;
-			slog(SLOG_INFO, "sync: pruned", "app", o->app, "object", json_string_value(v), NULL);
+			slog(SLOG_INFO, "sync: pruned", "app", o->app, "object",
+			     json_string_value(v), NULL);
 		} else {
 			diag_add(errs, "prune %s %s%s%s: %s", kind, ns, *ns ? "/" : "", name,
 			         sluice_error_last());

@@ -28,9 +28,10 @@ static int group_setup(void **state)
 		snprintf(dir, sizeof(dir), "%s", t);
 		free(t);
 	}
-	snprintf(cmd, sizeof(cmd),
-	         "tests/sandbox/sandbox down '%s' >/dev/null 2>&1; tests/sandbox/sandbox up '%s' >&2",
-	         dir, dir);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "tests/sandbox/sandbox down '%s' >/dev/null 2>&1; tests/sandbox/sandbox up '%s' >&2",
+	    dir, dir);
 	if (system(cmd) != 0)
 		return -1;
 	snprintf(kcpath, sizeof(kcpath), "%s/admin.kubeconfig", dir);
@@ -84,8 +85,8 @@ static json_t *get(const char *api, const char *kind, const char *ns, const char
 
 static const char *label_of(const json_t *o)
 {
-	return json_string_value(
-	    json_object_get(json_object_get(json_object_get(o, "metadata"), "labels"), SYNC_LABEL_APP));
+	return json_string_value(json_object_get(
+	    json_object_get(json_object_get(o, "metadata"), "labels"), SYNC_LABEL_APP));
 }
 
 static const char ns_yaml[] = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
@@ -94,7 +95,8 @@ static const char crd_yaml[] =
     "metadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n"
     "  names: {kind: Gadget, plural: gadgets, singular: gadget, listKind: GadgetList}\n"
     "  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n"
-    "    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n";
+    "    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: "
+    "true}\n";
 static const char app_yaml[] =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {mode: blue}\n"
     "---\n"
@@ -160,10 +162,10 @@ static void a_bad_commit_changes_nothing(void **state)
 	assert_null(get("v1", "ConfigMap", "shop", "brand-new"));
 	json_t *d = get("apps/v1", "Deployment", "shop", "web");
 	const char *img = json_string_value(json_object_get(
-	    json_array_get(json_object_get(json_object_get(json_object_get(json_object_get(d, "spec"),
-	                                                                   "template"),
-	                                                   "spec"),
-	                                   "containers"),
+	    json_array_get(json_object_get(
+	                       json_object_get(
+	                           json_object_get(json_object_get(d, "spec"), "template"), "spec"),
+	                       "containers"),
 	                   0),
 	    "image"));
 	assert_string_equal(img, "web:1");
@@ -177,12 +179,13 @@ static void a_bad_commit_changes_nothing(void **state)
 	manifest_set_free(set);
 
 	/* an unknown kind is named with its place */
-	struct manifest_set *unk = set_of("apps/x.yaml",
-	                                  "apiVersion: nothing.example/v1\nkind: Nope\nmetadata: {name: nope-1}\n",
-	                                  NULL);
+	struct manifest_set *unk =
+	    set_of("apps/x.yaml",
+	           "apiVersion: nothing.example/v1\nkind: Nope\nmetadata: {name: nope-1}\n", NULL);
 	sync_result_init(&r);
 	assert_int_equal(sync_run(&r, kc, unk, &o), SLUICE_EINVALID);
-	assert_non_null(strstr(r.errs.msgs[0], "apps/x.yaml:1: unknown kind Nope in nothing.example/v1"));
+	assert_non_null(
+	    strstr(r.errs.msgs[0], "apps/x.yaml:1: unknown kind Nope in nothing.example/v1"));
 	sync_result_dispose(&r);
 	manifest_set_free(unk);
 
@@ -204,16 +207,16 @@ static void what_left_git_is_pruned(void **state)
 	(void)state;
 
 	/* someone made a ConfigMap by hand with a name this app once managed */
-	json_t *hand = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
-	                         "metadata", "name", "handmade", "namespace", "shop");
+	json_t *hand = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
+	                         "ConfigMap", "metadata", "name", "handmade", "namespace", "shop");
 	assert_int_equal(kube_apply(kc, NULL, hand, "kubectl", 0), 0);
 	json_decref(hand);
 	json_array_append_new(inventory, json_string("|ConfigMap|shop|handmade"));
 
 	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory};
 	const char *next = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-v2\n";
-	struct manifest_set *set =
-	    set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml, "apps/app.yaml", next, NULL);
+	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
+	                                  "apps/app.yaml", next, NULL);
 	sync_result_init(&r);
 	int rc = sync_run(&r, kc, set, &o);
 	if (rc < 0)
