@@ -65,6 +65,13 @@ void manifest_set_free(struct manifest_set *s);
 int manifest_load(struct manifest_set **out, const char *root, struct diag *errs);
 
 /*
+ * The same, naming files in messages as if `root` were called `shown`
+ * (e.g. a checkout in a cache folder shown as the repository path "apps").
+ */
+int manifest_load_as(struct manifest_set **out, const char *root, const char *shown,
+                     struct diag *errs);
+
+/*
  * Parse one file's bytes, named `path` in messages, and add its objects to
  * `set`, checking duplicates against what the set already holds. Returns 0,
  * or SLUICE_EINVALID with the problems appended to `errs`.

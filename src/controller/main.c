@@ -1,5 +1,6 @@
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sluice/cli.h"
@@ -14,7 +15,20 @@ static const char usage[] =
     "\n"
     "The sluice controller. Logs are JSON, one object per line, on stderr.\n"
     "\n"
-    "Options:\n"
+    "Single-app mode (one repository, no Application resource):\n"
+    "  --repo URL           Git repository: a path, file://, git://, https:// or ssh://\n"
+    "  --path P             folder of manifests in the repository (default: its root)\n"
+    "  --revision R         branch, tag or commit (default: the remote's HEAD)\n"
+    "  --namespace N        for namespaced objects that name none (default: default)\n"
+    "  --app NAME           tracking label sluice.dev/app value (default: the repo's name)\n"
+    "  --interval SECONDS   time between syncs (default 60)\n"
+    "  --once               sync once and exit: 0 synced, 1 invalid manifests, 2 failure\n"
+    "  --cache-dir DIR      Git mirrors and checkouts (default /var/cache/sluice/git)\n"
+    "  --kubeconfig FILE    cluster credentials (default: in-cluster, else $KUBECONFIG)\n"
+    "  Git credentials come from SLUICE_GIT_USERNAME, SLUICE_GIT_PASSWORD,\n"
+    "  SLUICE_GIT_SSH_KEY_FILE, SLUICE_GIT_KNOWN_HOSTS_FILE and SLUICE_GIT_CA_FILE.\n"
+    "\n"
+    "Other options:\n"
     "  --check DIR          load and validate the manifests under DIR, log the result, and\n"
     "                       exit 0 (valid) or 1 (invalid)\n"
     "  --log-level LEVEL    error, warn, info (default) or debug (also SLUICE_LOG_LEVEL)\n"
@@ -57,6 +71,15 @@ int controller_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"check", required_argument, NULL, 'c'},
+	    {"repo", required_argument, NULL, 'r'},
+	    {"path", required_argument, NULL, 'p'},
+	    {"revision", required_argument, NULL, 'R'},
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"app", required_argument, NULL, 'a'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"cache-dir", required_argument, NULL, 'C'},
+	    {"kubeconfig", required_argument, NULL, 'k'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-format", required_argument, NULL, 'f'},
 	    {"version", no_argument, NULL, 'V'},
@@ -66,6 +89,9 @@ int controller_main(int argc, char **argv)
 	enum slog_level level = SLOG_INFO;
 	enum slog_format fmt = SLOG_JSON;
 	const char *check = NULL;
+	struct single_opts so = {NULL, NULL, NULL, "default", NULL, "/var/cache/sluice/git",
+	                         NULL, 60,   0};
+	char appname[256];
 	int opt;
 
 	slog_setup(fmt, level, stderr);
@@ -77,6 +103,22 @@ int controller_main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': check = optarg; break;
+		case 'r': so.repo = optarg; break;
+		case 'p': so.path = optarg; break;
+		case 'R': so.revision = optarg; break;
+		case 'n': so.namespace = optarg; break;
+		case 'a': so.app = optarg; break;
+		case 'i':
+			so.interval_s = strtol(optarg, NULL, 10);
+			if (so.interval_s <= 0) {
+				fprintf(stderr,
+				        "sluiced: --interval wants a number of seconds above 0\n");
+				return 2;
+			}
+			break;
+		case 'o': so.once = 1; break;
+		case 'C': so.cache_dir = optarg; break;
+		case 'k': so.kubeconfig = optarg; break;
 		case 'l':
 			if (slog_level_parse(&level, optarg) < 0)
 				goto bad;
@@ -104,7 +146,21 @@ int controller_main(int argc, char **argv)
 	}
 	if (check)
 		return check_tree(check);
-	fprintf(stderr, "sluiced: no source to watch: give --check DIR (see 'sluiced --help')\n");
+	if (so.repo) {
+		if (!so.app) {
+			/* the repository's base name, without .git */
+			const char *b = strrchr(so.repo, '/');
+			b = b && b[1] ? b + 1 : so.repo;
+			snprintf(appname, sizeof(appname), "%s", b);
+			char *dot = strstr(appname, ".git");
+			if (dot && dot[4] == '\0')
+				*dot = '\0';
+			so.app = appname;
+		}
+		return controller_run_single(&so);
+	}
+	fprintf(stderr,
+	        "sluiced: nothing to do: give --repo URL or --check DIR (see 'sluiced --help')\n");
 	return 2;
 bad:
 	fprintf(stderr, "sluiced: %s\n", sluice_error_last());

@@ -473,6 +473,12 @@ out:
 
 int manifest_load(struct manifest_set **out, const char *root, struct diag *errs)
 {
+	return manifest_load_as(out, root, root, errs);
+}
+
+int manifest_load_as(struct manifest_set **out, const char *root, const char *shown,
+                     struct diag *errs)
+{
 	struct walk *w = NULL;
 	struct stat st;
 	size_t before = diag_total(errs);
@@ -493,9 +499,9 @@ int manifest_load(struct manifest_set **out, const char *root, struct diag *errs
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		rc = walk_dir(w, w->root_real, root, 0);
+		rc = walk_dir(w, w->root_real, shown, 0);
 	} else if (S_ISREG(st.st_mode)) {
-		rc = load_file(w, w->root_real, root, &st);
+		rc = load_file(w, w->root_real, shown, &st);
 	} else {
 		rc = sluice_error_set(SLUICE_EINVALID, "%s: not a file or folder", root);
 		goto out;
