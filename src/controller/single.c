@@ -57,7 +57,8 @@ static json_t *load_inventory(struct kube_client *c, const struct single_opts *o
 	struct kube_ref ref = {"v1", "ConfigMap", o->namespace, name};
 	if (kube_get(c, &cm, &ref) < 0)
 		return NULL;
-	const char *text = json_string_value(json_object_get(json_object_get(cm, "data"), "inventory"));
+	const char *text =
+	    json_string_value(json_object_get(json_object_get(cm, "data"), "inventory"));
 	if (text)
 		inv = json_loads(text, 0, &err);
 	json_decref(cm);
@@ -77,10 +78,10 @@ static int save_inventory(struct kube_client *c, const struct single_opts *o, co
 	snprintf(name, sizeof(name), "sluice-inventory-%s", o->app);
 	if ((rc = jsonfmt_dump(&text, inv, JSONFMT_COMPACT)) < 0)
 		return rc;
-	json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s, s:s}}", "apiVersion", "v1",
-	                       "kind", "ConfigMap", "metadata", "name", name, "namespace", o->namespace,
-	                       "labels", "sluice.dev/inventory", o->app, "data", "inventory", text,
-	                       "revision", commit);
+	json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s, s:s}}", "apiVersion",
+	                       "v1", "kind", "ConfigMap", "metadata", "name", name, "namespace",
+	                       o->namespace, "labels", "sluice.dev/inventory", o->app, "data",
+	                       "inventory", text, "revision", commit);
 	free(text);
 	if (!cm)
 		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
@@ -110,8 +111,8 @@ static int round_once(struct kube_client *c, const struct single_opts *o,
 	go.auth = auth;
 	snprintf(dest, sizeof(dest), "%s/checkout-%s", o->cache_dir, o->app);
 	if ((rc = gitsrc_fetch(&gr, &go, dest)) < 0) {
-		slog(SLOG_ERROR, "git fetch failed; the last good revision stays live", "app", o->app,
-		     "error", sluice_error_last(), NULL);
+		slog(SLOG_ERROR, "git fetch failed; the last good revision stays live", "app",
+		     o->app, "error", sluice_error_last(), NULL);
 		return rc;
 	}
 	snprintf(root, sizeof(root), "%s/%s", dest, o->path && *o->path ? o->path : ".");
@@ -143,11 +144,12 @@ static int round_once(struct kube_client *c, const struct single_opts *o,
 	snprintf(count, sizeof(count), "%zu", sr.applied);
 	snprintf(pruned, sizeof(pruned), "%zu", sr.pruned);
 	if (rc == 0)
-		slog(SLOG_INFO, "synced", "app", o->app, "revision", gr.commit, "subject", gr.subject,
-		     "applied", count, "pruned", pruned, NULL);
+		slog(SLOG_INFO, "synced", "app", o->app, "revision", gr.commit, "subject",
+		     gr.subject, "applied", count, "pruned", pruned, NULL);
 	else
 		slog(SLOG_ERROR,
-		     rc == SLUICE_EINVALID ? "sync failed: validation, nothing applied" : "sync failed",
+		     rc == SLUICE_EINVALID ? "sync failed: validation, nothing applied"
+		                           : "sync failed",
 		     "app", o->app, "revision", gr.commit, NULL);
 	snprintf(last_commit, lcn, "%s", gr.commit);
 	sync_result_dispose(&sr);
@@ -168,7 +170,8 @@ int controller_run_single(const struct single_opts *o)
 	auth.username = getenv("SLUICE_GIT_USERNAME");
 	auth.password = getenv("SLUICE_GIT_PASSWORD");
 	auth.ca_file = getenv("SLUICE_GIT_CA_FILE");
-	if (getenv("SLUICE_GIT_SSH_KEY_FILE") && !(key = read_file(getenv("SLUICE_GIT_SSH_KEY_FILE")))) {
+	if (getenv("SLUICE_GIT_SSH_KEY_FILE") &&
+	    !(key = read_file(getenv("SLUICE_GIT_SSH_KEY_FILE")))) {
 		slog(SLOG_ERROR, "cannot read SLUICE_GIT_SSH_KEY_FILE", NULL);
 		return 2;
 	}
