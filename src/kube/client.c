@@ -696,9 +696,12 @@ int kube_request(struct kube_client *c, struct kube_result *r, const char *metho
 	struct call *call;
 
 	memset(r, 0, sizeof(*r));
-	if (c->running)
-		return sluice_error_set(SLUICE_ERROR,
-		                        "kube: a synchronous request from a callback");
+	if (c->running) {
+		r->rc =
+		    sluice_error_set(SLUICE_ERROR, "kube: a synchronous request from a callback");
+		snprintf(r->message, sizeof(r->message), "%s", sluice_error_last());
+		return r->rc;
+	}
 	call = call_new(c, method, path, content_type, body, len);
 	if (!call) {
 		r->rc = sluice_error_set(SLUICE_ENOMEM, "out of memory");
