@@ -5,6 +5,11 @@
 #ifndef SLUICE_CONTROLLER_H
 #define SLUICE_CONTROLLER_H
 
+#include <jansson.h>
+
+#include "sluice/git.h"
+#include "sluice/kube.h"
+
 int controller_main(int argc, char **argv);
 
 struct single_opts {
@@ -26,5 +31,28 @@ struct single_opts {
  * SLUICE_GIT_CA_FILE. Returns the process exit status.
  */
 int controller_run_single(const struct single_opts *o);
+
+/* One reconcile round of one source. Fill the inputs, call, read the outputs. */
+struct round {
+	/* in */
+	const char *app;       /* tracking label value */
+	const char *key;       /* names the checkout folder (default: app) */
+	const char *url, *revision, *path, *namespace, *cache_dir;
+	const struct gitsrc_auth *auth;
+	const json_t *prev_inventory;
+	int prune;
+	/* out */
+	int rc;                   /* 0, SLUICE_EINVALID (nothing applied), or another error */
+	int fetched;              /* the revision was fetched (git.commit is set) */
+	struct gitsrc_result git; /* commit, subject, author */
+	json_t *inventory;        /* what is managed now (NULL: unchanged) */
+	size_t applied, pruned, problems;
+	char message[1024]; /* the first problem, one line */
+	double seconds;
+};
+
+/* Fetch, load and sync; every problem is logged. Returns r->rc. */
+int controller_round(struct kube_client *c, struct round *r);
+void controller_round_dispose(struct round *r);
 
 #endif

@@ -90,72 +90,30 @@ static int save_inventory(struct kube_client *c, const struct single_opts *o, co
 	return rc;
 }
 
-/* One round: fetch, load, sync. Returns 0, or a negative error already logged. */
+/* One round, with the inventory kept in a ConfigMap. */
 static int round_once(struct kube_client *c, const struct single_opts *o,
-                      const struct gitsrc_auth *auth, char *last_commit, size_t lcn)
+                      const struct gitsrc_auth *auth)
 {
-	struct gitsrc_opts go;
-	struct gitsrc_result gr;
-	struct manifest_set *set = NULL;
-	struct sync_result sr;
-	struct diag errs;
-	char dest[4096], root[4400], count[32], pruned[32];
-	double t0 = (double)clock() / CLOCKS_PER_SEC;
-	int rc;
-
-	(void)t0;
-	memset(&go, 0, sizeof(go));
-	go.url = o->repo;
-	go.revision = o->revision;
-	go.cache_dir = o->cache_dir;
-	go.auth = auth;
-	snprintf(dest, sizeof(dest), "%s/checkout-%s", o->cache_dir, o->app);
-	if ((rc = gitsrc_fetch(&gr, &go, dest)) < 0) {
-		slog(SLOG_ERROR, "git fetch failed; the last good revision stays live", "app",
-		     o->app, "error", sluice_error_last(), NULL);
-		return rc;
-	}
-	snprintf(root, sizeof(root), "%s/%s", dest, o->path && *o->path ? o->path : ".");
-	diag_init(&errs);
-	rc = manifest_load_as(&set, root, o->path && *o->path ? o->path : ".", &errs);
-	if (rc < 0) {
-		for (size_t i = 0; i < errs.count; i++)
-			slog(SLOG_ERROR, errs.msgs[i], "app", o->app, "revision", gr.commit, NULL);
-		if (rc != SLUICE_EINVALID)
-			slog(SLOG_ERROR, sluice_error_last(), "app", o->app, NULL);
-		slog(SLOG_ERROR, "sync failed: invalid manifests, nothing applied", "app", o->app,
-		     "revision", gr.commit, NULL);
-		diag_dispose(&errs);
-		return rc;
-	}
-	diag_dispose(&errs);
+	struct round r;
 	json_t *prev = load_inventory(c, o);
-	struct sync_opts so = {o->app, o->namespace, 1, 0, 60000, prev};
-	sync_result_init(&sr);
-	rc = sync_run(&sr, c, set, &so);
-	for (size_t i = 0; i < sr.errs.count; i++)
-		slog(SLOG_ERROR, sr.errs.msgs[i], "app", o->app, "revision", gr.commit, NULL);
-	if (rc == 0 || (sr.inventory && rc != SLUICE_EINVALID)) {
-		int sv = save_inventory(c, o, sr.inventory, gr.commit);
-		if (sv < 0)
-			slog(SLOG_ERROR, "cannot save the inventory", "app", o->app, "error",
-			     sluice_error_last(), NULL);
-	}
-	snprintf(count, sizeof(count), "%zu", sr.applied);
-	snprintf(pruned, sizeof(pruned), "%zu", sr.pruned);
-	if (rc == 0)
-		slog(SLOG_INFO, "synced", "app", o->app, "revision", gr.commit, "subject",
-		     gr.subject, "applied", count, "pruned", pruned, NULL);
-	else
-		slog(SLOG_ERROR,
-		     rc == SLUICE_EINVALID ? "sync failed: validation, nothing applied"
-		                           : "sync failed",
-		     "app", o->app, "revision", gr.commit, NULL);
-	snprintf(last_commit, lcn, "%s", gr.commit);
-	sync_result_dispose(&sr);
+
+	memset(&r, 0, sizeof(r));
+	r.app = o->app;
+	r.url = o->repo;
+	r.revision = o->revision;
+	r.path = o->path;
+	r.namespace = o->namespace;
+	r.cache_dir = o->cache_dir;
+	r.auth = auth;
+	r.prev_inventory = prev;
+	r.prune = 1;
+	controller_round(c, &r);
+	if (r.inventory && save_inventory(c, o, r.inventory, r.git.commit) < 0)
+		slog(SLOG_ERROR, "cannot save the inventory", "app", o->app, "error",
+		     sluice_error_last(), NULL);
+	controller_round_dispose(&r);
 	json_decref(prev);
-	manifest_set_free(set);
-	return rc;
+	return r.rc;
 }
 
 int controller_run_single(const struct single_opts *o)
@@ -163,7 +121,7 @@ int controller_run_single(const struct single_opts *o)
 	struct kube_config *cfg = NULL;
 	struct kube_client *c = NULL;
 	struct gitsrc_auth auth;
-	char *key = NULL, *kh = NULL, last[64] = "";
+	char *key = NULL, *kh = NULL;
 	int rc;
 
 	memset(&auth, 0, sizeof(auth));
@@ -204,7 +162,7 @@ int controller_run_single(const struct single_opts *o)
 	slog(SLOG_INFO, "single-app mode", "app", o->app, "repo", o->repo, "path",
 	     o->path ? o->path : ".", NULL);
 	do {
-		rc = round_once(c, o, &auth, last, sizeof(last));
+		rc = round_once(c, o, &auth);
 		if (o->once)
 			break;
 		for (long s = 0; s < o->interval_s * 10 && !stopping; s++)

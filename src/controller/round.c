@@ -1,0 +1,97 @@
+/* One reconcile round of one source: fetch, load, sync. Shared by the
+ * single-app mode and the Application mode. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "sluice/controller.h"
+#include "sluice/error.h"
+#include "sluice/log.h"
+#include "sluice/manifest.h"
+#include "sluice/sync.h"
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void problem(struct round *r, const char *msg)
+{
+	if (!r->problems++)
+		snprintf(r->message, sizeof(r->message), "%s", msg);
+	slog(SLOG_ERROR, msg, "app", r->app, "revision", r->git.commit, NULL);
+}
+
+int controller_round(struct kube_client *c, struct round *r)
+{
+	struct gitsrc_opts go;
+	struct manifest_set *set = NULL;
+	struct sync_result sr;
+	struct diag errs;
+	char dest[4096], root[4400], count[32], pruned[32];
+	const char *path = r->path && *r->path ? r->path : ".";
+	double t0 = mono();
+	int rc;
+
+	memset(&go, 0, sizeof(go));
+	go.url = r->url;
+	go.revision = r->revision;
+	go.cache_dir = r->cache_dir;
+	go.auth = r->auth;
+	snprintf(dest, sizeof(dest), "%s/checkout-%s", r->cache_dir, r->key ? r->key : r->app);
+	if ((rc = gitsrc_fetch(&r->git, &go, dest)) < 0) {
+		problem(r, sluice_error_last());
+		slog(SLOG_ERROR, "git fetch failed; the last good revision stays live", "app", r->app,
+		     NULL);
+		goto out;
+	}
+	r->fetched = 1;
+	snprintf(root, sizeof(root), "%s/%s", dest, path);
+	diag_init(&errs);
+	rc = manifest_load_as(&set, root, path, &errs);
+	if (rc < 0) {
+		for (size_t i = 0; i < errs.count; i++)
+			problem(r, errs.msgs[i]);
+		if (rc != SLUICE_EINVALID)
+			problem(r, sluice_error_last());
+		slog(SLOG_ERROR, "sync failed: invalid manifests, nothing applied", "app", r->app,
+		     "revision", r->git.commit, NULL);
+		diag_dispose(&errs);
+		goto out;
+	}
+	diag_dispose(&errs);
+	struct sync_opts so = {r->app, r->namespace, r->prune, 0, 60000, r->prev_inventory};
+	sync_result_init(&sr);
+	rc = sync_run(&sr, c, set, &so);
+	for (size_t i = 0; i < sr.errs.count; i++)
+		problem(r, sr.errs.msgs[i]);
+	if (rc == 0 || rc != SLUICE_EINVALID)
+		r->inventory = json_incref(sr.inventory);
+	r->applied = sr.applied;
+	r->pruned = sr.pruned;
+	snprintf(count, sizeof(count), "%zu", sr.applied);
+	snprintf(pruned, sizeof(pruned), "%zu", sr.pruned);
+	if (rc == 0)
+		slog(SLOG_INFO, "synced", "app", r->app, "revision", r->git.commit, "subject",
+		     r->git.subject, "applied", count, "pruned", pruned, NULL);
+	else
+		slog(SLOG_ERROR,
+		     rc == SLUICE_EINVALID ? "sync failed: validation, nothing applied" : "sync failed",
+		     "app", r->app, "revision", r->git.commit, NULL);
+	sync_result_dispose(&sr);
+out:
+	manifest_set_free(set);
+	r->rc = rc;
+	r->seconds = mono() - t0;
+	return rc;
+}
+
+void controller_round_dispose(struct round *r)
+{
+	if (!r)
+		return;
+	json_decref(r->inventory);
+	r->inventory = NULL;
+}
