@@ -35,13 +35,16 @@ int controller_run_single(const struct single_opts *o);
 /* One reconcile round of one source. Fill the inputs, call, read the outputs. */
 struct round {
 	/* in */
-	const char *app;       /* tracking label value */
-	const char *key;       /* names the checkout folder (default: app) */
+	const char *app; /* tracking label value */
+	const char *key; /* names the checkout folder (default: app) */
 	const char *url, *revision, *path, *namespace, *cache_dir;
 	const struct gitsrc_auth *auth;
 	const json_t *prev_inventory;
 	int prune;
+	const char
+	    *skip_revision; /* when the fetched commit is this one, do not sync (no self-heal) */
 	/* out */
+	int skipped;
 	int rc;                   /* 0, SLUICE_EINVALID (nothing applied), or another error */
 	int fetched;              /* the revision was fetched (git.commit is set) */
 	struct gitsrc_result git; /* commit, subject, author */
@@ -54,5 +57,19 @@ struct round {
 /* Fetch, load and sync; every problem is logged. Returns r->rc. */
 int controller_round(struct kube_client *c, struct round *r);
 void controller_round_dispose(struct round *r);
+
+struct apps_opts {
+	const char *cache_dir;
+	const char *kubeconfig;
+	const char *namespace; /* watch Applications here only ("" or NULL: all namespaces) */
+	int once;              /* sync every Application once, then exit */
+};
+
+/*
+ * Application mode: watch sluice.dev/v1alpha1 Applications and sync each on
+ * its interval, or at once when its spec changes; results go to its status.
+ * Returns the process exit status.
+ */
+int controller_run_apps(const struct apps_opts *o);
 
 #endif

@@ -15,6 +15,12 @@ static const char usage[] =
     "\n"
     "The sluice controller. Logs are JSON, one object per line, on stderr.\n"
     "\n"
+    "Application mode (the default): watch sluice.dev/v1alpha1 Applications and sync each\n"
+    "one on its interval; results go to its status.\n"
+    "  --watch-namespace N  watch Applications in N only (default: all namespaces)\n"
+    "  --once               sync every Application once, then exit (1 if any failed)\n"
+    "  --cache-dir, --kubeconfig as below\n"
+    "\n"
     "Single-app mode (one repository, no Application resource):\n"
     "  --repo URL           Git repository: a path, file://, git://, https:// or ssh://\n"
     "  --path P             folder of manifests in the repository (default: its root)\n"
@@ -80,6 +86,7 @@ int controller_main(int argc, char **argv)
 	    {"once", no_argument, NULL, 'o'},
 	    {"cache-dir", required_argument, NULL, 'C'},
 	    {"kubeconfig", required_argument, NULL, 'k'},
+	    {"watch-namespace", required_argument, NULL, 'W'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-format", required_argument, NULL, 'f'},
 	    {"version", no_argument, NULL, 'V'},
@@ -92,6 +99,7 @@ int controller_main(int argc, char **argv)
 	struct single_opts so = {NULL, NULL, NULL, "default", NULL, "/var/cache/sluice/git",
 	                         NULL, 60,   0};
 	char appname[256];
+	const char *watch_ns = NULL;
 	int opt;
 
 	slog_setup(fmt, level, stderr);
@@ -119,6 +127,7 @@ int controller_main(int argc, char **argv)
 		case 'o': so.once = 1; break;
 		case 'C': so.cache_dir = optarg; break;
 		case 'k': so.kubeconfig = optarg; break;
+		case 'W': watch_ns = optarg; break;
 		case 'l':
 			if (slog_level_parse(&level, optarg) < 0)
 				goto bad;
@@ -159,9 +168,8 @@ int controller_main(int argc, char **argv)
 		}
 		return controller_run_single(&so);
 	}
-	fprintf(stderr,
-	        "sluiced: nothing to do: give --repo URL or --check DIR (see 'sluiced --help')\n");
-	return 2;
+	struct apps_opts ao = {so.cache_dir, so.kubeconfig, watch_ns, so.once};
+	return controller_run_apps(&ao);
 bad:
 	fprintf(stderr, "sluiced: %s\n", sluice_error_last());
 	return 2;

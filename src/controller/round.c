@@ -43,11 +43,16 @@ int controller_round(struct kube_client *c, struct round *r)
 	snprintf(dest, sizeof(dest), "%s/checkout-%s", r->cache_dir, r->key ? r->key : r->app);
 	if ((rc = gitsrc_fetch(&r->git, &go, dest)) < 0) {
 		problem(r, sluice_error_last());
-		slog(SLOG_ERROR, "git fetch failed; the last good revision stays live", "app", r->app,
-		     NULL);
+		slog(SLOG_ERROR, "git fetch failed; the last good revision stays live", "app",
+		     r->app, NULL);
 		goto out;
 	}
 	r->fetched = 1;
+	if (r->skip_revision && strcmp(r->skip_revision, r->git.commit) == 0) {
+		r->skipped = 1;
+		rc = 0;
+		goto out;
+	}
 	snprintf(root, sizeof(root), "%s/%s", dest, path);
 	diag_init(&errs);
 	rc = manifest_load_as(&set, root, path, &errs);
@@ -78,7 +83,8 @@ int controller_round(struct kube_client *c, struct round *r)
 		     r->git.subject, "applied", count, "pruned", pruned, NULL);
 	else
 		slog(SLOG_ERROR,
-		     rc == SLUICE_EINVALID ? "sync failed: validation, nothing applied" : "sync failed",
+		     rc == SLUICE_EINVALID ? "sync failed: validation, nothing applied"
+		                           : "sync failed",
 		     "app", r->app, "revision", r->git.commit, NULL);
 	sync_result_dispose(&sr);
 out:

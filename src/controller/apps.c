@@ -1,0 +1,343 @@
+/*
+ * Application mode: the Applications are watched; each is synced on its
+ * interval (sooner after a spec change, later after failures) and its status
+ * written: sync {status, revision, lastSyncTime, message}, the inventory,
+ * a Ready condition and the last 10 syncs.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sluice/base64.h"
+#include "sluice/controller.h"
+#include "sluice/error.h"
+#include "sluice/jsonfmt.h"
+#include "sluice/log.h"
+
+#define HISTORY_MAX   10
+#define RETRY_FIRST_S 5.0
+
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void now_rfc3339(char *buf, size_t n)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *path_str(const json_t *o, const char *a, const char *b, const char *c)
+{
+	const json_t *v = json_object_get(o, a);
+	if (b)
+		v = json_object_get(v, b);
+	if (c)
+		v = json_object_get(v, c);
+	return json_string_value(v);
+}
+
+static int path_bool(const json_t *o, const char *a, const char *b, int dflt)
+{
+	const json_t *v = json_object_get(json_object_get(o, a), b);
+	return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+/* "90s", "5m", "1h" -> seconds; 60 when absent or malformed */
+static long interval_of(const json_t *app)
+{
+	const char *s = path_str(app, "spec", "syncPolicy", "interval");
+	char *end;
+	long v;
+
+	if (!s)
+		return 60;
+	v = strtol(s, &end, 10);
+	if (v <= 0)
+		return 60;
+	if (*end == 'm')
+		v *= 60;
+	else if (*end == 'h')
+		v *= 3600;
+	return v;
+}
+
+struct creds {
+	struct gitsrc_auth auth;
+	char *buf[5];
+	char ca_path[4400];
+};
+
+static void creds_dispose(struct creds *cr)
+{
+	for (int i = 0; i < 5; i++)
+		free(cr->buf[i]);
+	if (cr->ca_path[0])
+		unlink(cr->ca_path);
+	memset(cr, 0, sizeof(*cr));
+}
+
+/* Credentials from the Secret named by spec.source.secretRef. */
+static int load_creds(struct creds *cr, struct kube_client *c, const json_t *app, const char *ns,
+                      const char *cache_dir, char *err, size_t errn)
+{
+	static const char *const keys[] = {"username", "password", "sshPrivateKey", "knownHosts",
+	                                   "caCert"};
+	const char *name;
+	json_t *secret = NULL;
+
+	memset(cr, 0, sizeof(*cr));
+	name = json_string_value(json_object_get(
+	    json_object_get(json_object_get(json_object_get(app, "spec"), "source"), "secretRef"),
+	    "name"));
+	if (!name)
+		return 0;
+	struct kube_ref ref = {"v1", "Secret", ns, name};
+	if (kube_get(c, &secret, &ref) < 0) {
+		snprintf(err, errn, "secret %s/%s: %s", ns, name, sluice_error_last());
+		return -1;
+	}
+	for (int i = 0; i < 5; i++) {
+		const char *b64 =
+		    json_string_value(json_object_get(json_object_get(secret, "data"), keys[i]));
+		size_t n = 0;
+		if (b64 && base64_decode(&cr->buf[i], &n, b64, strlen(b64), 0) == 0)
+			slog_add_secret(i == 1 || i == 2 ? cr->buf[i] : NULL);
+	}
+	json_decref(secret);
+	cr->auth.username = cr->buf[0];
+	cr->auth.password = cr->buf[1];
+	cr->auth.ssh_private_key = cr->buf[2];
+	cr->auth.ssh_known_hosts = cr->buf[3];
+	if (cr->buf[4]) {
+		snprintf(cr->ca_path, sizeof(cr->ca_path), "%s/ca-%s-%s.pem", cache_dir, ns, name);
+		FILE *f = fopen(cr->ca_path, "w");
+		if (f) {
+			fputs(cr->buf[4], f);
+			fclose(f);
+			cr->auth.ca_file = cr->ca_path;
+		}
+	}
+	return 0;
+}
+
+static int write_status(struct kube_client *c, const json_t *app, const struct round *r,
+                        const char *cred_err)
+{
+	const json_t *meta = json_object_get(app, "metadata");
+	const json_t *old = json_object_get(app, "status");
+	struct kube_ref ref = {"sluice.dev/v1alpha1", "Application",
+	                       json_string_value(json_object_get(meta, "namespace")),
+	                       json_string_value(json_object_get(meta, "name"))};
+	char ts[32], dur[32], *patch = NULL;
+	const char *result = cred_err ? "Failed" : r->rc == 0 ? "Synced" : "Failed";
+	const char *message = cred_err ? cred_err : r->rc == 0 ? "" : r->message;
+	const char *old_rev = path_str(old, "sync", "revision", NULL);
+	const char *revision = r->fetched ? r->git.commit : old_rev ? old_rev : "";
+	json_t *history = json_array(), *st;
+	int rc;
+
+	now_rfc3339(ts, sizeof(ts));
+	snprintf(dur, sizeof(dur), "%.3fs", r->seconds);
+	json_array_append_new(history,
+	                      json_pack("{s:s, s:s, s:s, s:s, s:s}", "revision",
+	                                r->fetched ? r->git.commit : "", "time", ts, "result",
+	                                result, "duration", dur, "message", message));
+	size_t i;
+	json_t *h;
+	json_array_foreach(json_object_get(old, "history"), i, h)
+	{
+		if (json_array_size(history) >= HISTORY_MAX)
+			break;
+		json_array_append(history, h);
+	}
+	st = json_pack("{s:I, s:{s:s, s:s, s:s, s:s, s:s}, s:[{s:s, s:s, s:s, s:s, s:s}], s:o}",
+	               "observedGeneration",
+	               json_integer_value(json_object_get(meta, "generation")), "sync", "status",
+	               result, "revision", revision, "subject", r->fetched ? r->git.subject : "",
+	               "lastSyncTime", ts, "message", message, "conditions", "type", "Ready",
+	               "status", r->rc == 0 && !cred_err ? "True" : "False", "reason",
+	               r->rc == 0 && !cred_err ? "Synced" : "SyncFailed", "message", message,
+	               "lastTransitionTime", ts, "history", history);
+	if (!st)
+		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+	if (r->inventory)
+		json_object_set(st, "inventory", r->inventory);
+	json_t *body = json_pack("{s:o}", "status", st);
+	rc = jsonfmt_dump(&patch, body, JSONFMT_COMPACT);
+	json_decref(body);
+	if (rc == 0)
+		rc = kube_patch(c, NULL, &ref, KUBE_PATCH_MERGE, patch, "status", 0);
+	free(patch);
+	return rc;
+}
+
+struct tracked {
+	double next_due;
+	json_int_t generation;
+	int failures;
+	char last_commit[41];
+};
+
+static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t,
+                     const struct apps_opts *o)
+{
+	const json_t *meta = json_object_get(app, "metadata");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *name = json_string_value(json_object_get(meta, "name"));
+	const char *dest = path_str(app, "spec", "destination", "namespace");
+	char key[600], cred_err[512] = "";
+	struct creds cr;
+	struct round r;
+	long interval = interval_of(app);
+
+	memset(&r, 0, sizeof(r));
+	snprintf(key, sizeof(key), "%s.%s", ns, name);
+	r.app = name;
+	r.key = key;
+	r.url = path_str(app, "spec", "source", "repoURL");
+	r.revision = path_str(app, "spec", "source", "revision");
+	r.path = path_str(app, "spec", "source", "path");
+	r.namespace = dest ? dest : ns;
+	r.cache_dir = o->cache_dir;
+	r.prev_inventory = json_object_get(json_object_get(app, "status"), "inventory");
+	r.prune = path_bool(json_object_get(app, "spec"), "syncPolicy", "prune", 1);
+	json_int_t gen = json_integer_value(json_object_get(meta, "generation"));
+	if (!path_bool(json_object_get(app, "spec"), "syncPolicy", "selfHeal", 1) &&
+	    t->generation == gen && t->last_commit[0])
+		r.skip_revision = t->last_commit;
+	if (load_creds(&cr, c, app, ns, o->cache_dir, cred_err, sizeof(cred_err)) < 0) {
+		slog(SLOG_ERROR, cred_err, "app", name, "namespace", ns, NULL);
+		r.rc = SLUICE_EAUTH;
+	} else {
+		r.auth = &cr.auth;
+		controller_round(c, &r);
+	}
+	if (!r.skipped && write_status(c, app, &r, cred_err[0] ? cred_err : NULL) < 0)
+		slog(SLOG_ERROR, "cannot write the Application's status", "app", name, "namespace",
+		     ns, "error", sluice_error_last(), NULL);
+	t->generation = gen;
+	if (r.rc == 0) {
+		t->failures = 0;
+		if (r.fetched)
+			snprintf(t->last_commit, sizeof(t->last_commit), "%s", r.git.commit);
+		t->next_due = mono() + (double)interval;
+	} else {
+		double back = RETRY_FIRST_S;
+		for (int i = 0; i < t->failures && back < interval; i++)
+			back *= 2;
+		t->failures++;
+		t->next_due = mono() + (back < interval ? back : (double)interval);
+	}
+	controller_round_dispose(&r);
+	creds_dispose(&cr);
+}
+
+struct watch_state {
+	int synced;
+};
+
+static void on_app(void *ud, enum kube_event type, json_t *obj)
+{
+	struct watch_state *ws = ud;
+	(void)type;
+	if (!obj)
+		ws->synced = 1;
+}
+
+int controller_run_apps(const struct apps_opts *o)
+{
+	struct kube_config *cfg = NULL;
+	struct kube_client *c = NULL;
+	struct kube_watch *w = NULL;
+	struct watch_state ws = {0};
+	struct kube_ref ref = {"sluice.dev/v1alpha1", "Application",
+	                       o->namespace ? o->namespace : "", NULL};
+	json_t *tracked = json_object(); /* "ns/name" -> index into slots */
+	struct tracked *slots = NULL;
+	size_t nslots = 0;
+	int rc, worst = 0;
+
+	if (o->kubeconfig || !getenv("KUBERNETES_SERVICE_HOST"))
+		rc = kube_config_load(&cfg, o->kubeconfig, NULL);
+	else
+		rc = kube_config_in_cluster(&cfg, NULL);
+	if (rc == 0)
+		rc = kube_client_new(&c, cfg, NULL);
+	if (rc == 0)
+		rc = kube_watch_start(&w, c, &ref, NULL, on_app, &ws);
+	if (rc < 0) {
+		slog(SLOG_ERROR, sluice_error_last(), NULL);
+		kube_client_free(c);
+		kube_config_free(cfg);
+		json_decref(tracked);
+		return 2;
+	}
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGPIPE, SIG_IGN);
+	slog(SLOG_INFO, "watching Applications", "namespace",
+	     o->namespace && *o->namespace ? o->namespace : "(all)", NULL);
+	while (!stopping) {
+		kube_client_run(c, 500);
+		if (!ws.synced)
+			continue;
+		/* copy the keys: syncing runs the client, which may change the store */
+		json_t *apps = json_deep_copy(kube_watch_store(w));
+		const char *k;
+		json_t *app;
+		json_object_foreach(apps, k, app)
+		{
+			if (stopping)
+				break;
+			json_t *slot = json_object_get(tracked, k);
+			if (!slot) {
+				struct tracked *ns2 = realloc(slots, (nslots + 1) * sizeof(*ns2));
+				if (!ns2)
+					break;
+				slots = ns2;
+				memset(&slots[nslots], 0, sizeof(slots[nslots]));
+				slots[nslots].generation = -1;
+				json_object_set_new(tracked, k, json_integer((json_int_t)nslots));
+				slot = json_object_get(tracked, k);
+				nslots++;
+			}
+			struct tracked *t = &slots[json_integer_value(slot)];
+			json_int_t gen = json_integer_value(
+			    json_object_get(json_object_get(app, "metadata"), "generation"));
+			if (path_bool(json_object_get(app, "spec"), "syncPolicy", "suspend", 0))
+				continue;
+			if (o->once || gen != t->generation || mono() >= t->next_due) {
+				sync_app(c, app, t, o);
+				if (t->failures && !worst)
+					worst = 1;
+			}
+		}
+		json_decref(apps);
+		if (o->once)
+			break;
+	}
+	kube_watch_stop(w);
+	kube_client_free(c);
+	kube_config_free(cfg);
+	json_decref(tracked);
+	free(slots);
+	slog(SLOG_INFO, "stopped", NULL);
+	return worst;
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# sluiced in Application mode, end to end on the sandbox: an Application
+# resource names a Git repository; its status tells what happened.
+. "$(dirname "$0")/lib.sh"
+if ! command -v kubectl >/dev/null; then
+	skip "sluiced Application mode end to end" "kubectl not installed"
+	exit 0
+fi
+tmp=$(mktemp -d)
+sbx="$tmp/sandbox"
+trap 'tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+tests/sandbox/sandbox up "$sbx" >/dev/null || { not_ok "sandbox up"; exit 1; }
+eval "$(tests/sandbox/sandbox env "$sbx")"
+kubectl apply -f deploy/crds/application.yaml >/dev/null
+kubectl wait --for condition=established crd/applications.sluice.dev --timeout=30s >/dev/null
+G="git -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main"
+bare="$tmp/site.git"
+git init -q --bare "$bare"
+$G init -q "$tmp/work"
+mkdir -p "$tmp/work/deploy"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\ndata: {theme: light}\n' >"$tmp/work/deploy/site.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n' >"$tmp/work/deploy/extra.yaml"
+commit() { (cd "$tmp/work" && $G add -A && $G commit -q -m "$1" && git push -q "$bare" HEAD:main); }
+commit "site v1"
+git -C "$bare" symbolic-ref HEAD refs/heads/main
+kubectl create namespace team >/dev/null
+kubectl create namespace web >/dev/null
+cat <<Y | kubectl apply -f - >/dev/null
+apiVersion: sluice.dev/v1alpha1
+kind: Application
+metadata:
+  name: site
+  namespace: team
+spec:
+  source:
+    repoURL: $bare
+    path: deploy
+  destination:
+    namespace: web
+  syncPolicy:
+    interval: 1m
+Y
+run_once() { "$SLUICED" --once --cache-dir "$tmp/cache" --kubeconfig "$KUBECONFIG" 2>"$tmp/log"; }
+st() { kubectl get application site -n team -o jsonpath="{$1}"; }
+
+run_once; rc=$?
+sha=$(git -C "$bare" rev-parse main)
+if [ $rc -eq 0 ] && [ "$(st .status.sync.status)" = Synced ] && [ "$(st .status.sync.revision)" = "$sha" ] &&
+	[ "$(st '.status.conditions[0].status')" = True ] &&
+	[ "$(kubectl get configmap site -n web -o jsonpath='{.metadata.labels.sluice\.dev/app}')" = site ]; then
+	ok "an Application syncs its repository and reports Synced with the revision"
+else
+	not_ok "an Application syncs its repository and reports Synced with the revision" "rc=$rc" "$(cat "$tmp/log")" "$(st .status)"
+fi
+if kubectl get applications -n team | grep -q "^site *Synced *$sha"; then
+	ok "kubectl get applications shows sync status and revision"
+else
+	not_ok "kubectl get applications shows sync status and revision" "$(kubectl get applications -n team)"
+fi
+
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\n  labels: [oops\n' >"$tmp/work/deploy/site.yaml"
+commit "site v2 (broken)"
+run_once; rc=$?
+msg=$(st .status.sync.message)
+if [ $rc -eq 1 ] && [ "$(st .status.sync.status)" = Failed ] && [[ "$msg" == deploy/site.yaml:* ]] &&
+	[ "$(st '.status.conditions[0].status')" = False ] &&
+	[ "$(kubectl get configmap site -n web -o jsonpath='{.data.theme}')" = light ]; then
+	ok "a broken commit: status Failed with file:line, the cluster untouched ($msg)"
+else
+	not_ok "a broken commit: status Failed with file:line, the cluster untouched" "rc=$rc" "$msg" "$(cat "$tmp/log")"
+fi
+
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\ndata: {theme: dark}\n' >"$tmp/work/deploy/site.yaml"
+rm "$tmp/work/deploy/extra.yaml"
+commit "site v3"
+run_once; rc=$?
+if [ $rc -eq 0 ] && [ "$(st .status.sync.status)" = Synced ] &&
+	[ "$(kubectl get configmap site -n web -o jsonpath='{.data.theme}')" = dark ] &&
+	! kubectl get configmap extra -n web >/dev/null 2>&1 &&
+	[ "$(st '.status.history[*].result')" = "Synced Failed Synced" ]; then
+	ok "the next good commit syncs and prunes; history keeps each sync"
+else
+	not_ok "the next good commit syncs and prunes; history keeps each sync" "rc=$rc" "$(st .status.history)" "$(cat "$tmp/log")"
+fi
