@@ -61,8 +61,10 @@ void controller_round_dispose(struct round *r);
 struct apps_opts {
 	const char *cache_dir;
 	const char *kubeconfig;
-	const char *namespace; /* watch Applications here only ("" or NULL: all namespaces) */
-	int once;              /* sync every Application once, then exit */
+	const char *namespace;      /* watch Applications here only ("" or NULL: all namespaces) */
+	int once;                   /* sync every Application once, then exit */
+	const char *http_addr;      /* "HOST:PORT" for /healthz and /hooks/git, or NULL */
+	const char *webhook_secret; /* signs /hooks/git; NULL refuses webhooks */
 };
 
 /*

@@ -4,6 +4,7 @@
  * written: sync {status, revision, lastSyncTime, message}, the inventory,
  * a Ready condition and the last 10 syncs.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "sluice/base64.h"
 #include "sluice/controller.h"
 #include "sluice/error.h"
+#include "sluice/http.h"
 #include "sluice/jsonfmt.h"
 #include "sluice/log.h"
 
@@ -253,6 +255,35 @@ struct watch_state {
 	int synced;
 };
 
+/* Repository keys named by webhooks, handed from the HTTP thread to the loop. */
+static pthread_mutex_t pushed_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_t *pushed;
+
+static void on_push(void *ud, const char *const *urls, size_t n, const char *ref)
+{
+	char key[1024];
+	(void)ud;
+	pthread_mutex_lock(&pushed_lock);
+	for (size_t i = 0; i < n && pushed; i++) {
+		http_repo_key(key, sizeof(key), urls[i]);
+		json_object_set_new(pushed, key, json_true());
+	}
+	pthread_mutex_unlock(&pushed_lock);
+	slog(SLOG_INFO, "webhook: push received", "repository", n ? urls[0] : "", "ref",
+	     ref ? ref : "", NULL);
+}
+
+/* The keys pushed since the last call (new reference). */
+static json_t *take_pushed(void)
+{
+	json_t *got;
+	pthread_mutex_lock(&pushed_lock);
+	got = pushed;
+	pushed = json_object();
+	pthread_mutex_unlock(&pushed_lock);
+	return got;
+}
+
 static void on_app(void *ud, enum kube_event type, json_t *obj)
 {
 	struct watch_state *ws = ud;
@@ -271,8 +302,21 @@ int controller_run_apps(const struct apps_opts *o)
 	                       o->namespace ? o->namespace : "", NULL};
 	json_t *tracked = json_object(); /* "ns/name" -> index into slots */
 	struct tracked *slots = NULL;
+	struct http_server *http = NULL;
 	size_t nslots = 0;
 	int rc, worst = 0;
+
+	json_decref(take_pushed());
+	if (o->http_addr) {
+		if (http_server_start(&http, o->http_addr, o->webhook_secret, on_push, NULL) < 0) {
+			slog(SLOG_ERROR, sluice_error_last(), NULL);
+			return 2;
+		}
+		char port[16];
+		snprintf(port, sizeof(port), "%d", http_server_port(http));
+		slog(SLOG_INFO, "http: listening", "addr", o->http_addr, "port", port, "webhooks",
+		     o->webhook_secret ? "signed" : "refused (no secret)", NULL);
+	}
 
 	if (o->kubeconfig || !getenv("KUBERNETES_SERVICE_HOST"))
 		rc = kube_config_load(&cfg, o->kubeconfig, NULL);
@@ -295,9 +339,10 @@ int controller_run_apps(const struct apps_opts *o)
 	slog(SLOG_INFO, "watching Applications", "namespace",
 	     o->namespace && *o->namespace ? o->namespace : "(all)", NULL);
 	while (!stopping) {
-		kube_client_run(c, 500);
+		kube_client_run(c, 100);
 		if (!ws.synced)
 			continue;
+		json_t *push = take_pushed();
 		/* copy the keys: syncing runs the client, which may change the store */
 		json_t *apps = json_deep_copy(kube_watch_store(w));
 		const char *k;
@@ -323,6 +368,13 @@ int controller_run_apps(const struct apps_opts *o)
 			    json_object_get(json_object_get(app, "metadata"), "generation"));
 			if (path_bool(json_object_get(app, "spec"), "syncPolicy", "suspend", 0))
 				continue;
+			const char *repo = path_str(app, "spec", "source", "repoURL");
+			char rkey[1024];
+			if (repo && json_object_size(push)) {
+				http_repo_key(rkey, sizeof(rkey), repo);
+				if (json_object_get(push, rkey))
+					t->next_due = 0; /* a push to its repository: now */
+			}
 			if (o->once || gen != t->generation || mono() >= t->next_due) {
 				sync_app(c, app, t, o);
 				if (t->failures && !worst)
@@ -330,9 +382,11 @@ int controller_run_apps(const struct apps_opts *o)
 			}
 		}
 		json_decref(apps);
+		json_decref(push);
 		if (o->once)
 			break;
 	}
+	http_server_stop(http);
 	kube_watch_stop(w);
 	kube_client_free(c);
 	kube_config_free(cfg);

@@ -19,6 +19,9 @@ static const char usage[] =
     "one on its interval; results go to its status.\n"
     "  --watch-namespace N  watch Applications in N only (default: all namespaces)\n"
     "  --once               sync every Application once, then exit (1 if any failed)\n"
+    "  --http-addr HOST:PORT  serve /healthz and the push webhook /hooks/git\n"
+    "  --webhook-secret-file F  the secret that signs webhooks (also\n"
+    "                       SLUICE_WEBHOOK_SECRET_FILE); without one, webhooks are refused\n"
     "  --cache-dir, --kubeconfig as below\n"
     "\n"
     "Single-app mode (one repository, no Application resource):\n"
@@ -87,6 +90,8 @@ int controller_main(int argc, char **argv)
 	    {"cache-dir", required_argument, NULL, 'C'},
 	    {"kubeconfig", required_argument, NULL, 'k'},
 	    {"watch-namespace", required_argument, NULL, 'W'},
+	    {"http-addr", required_argument, NULL, 'H'},
+	    {"webhook-secret-file", required_argument, NULL, 'S'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-format", required_argument, NULL, 'f'},
 	    {"version", no_argument, NULL, 'V'},
@@ -99,7 +104,8 @@ int controller_main(int argc, char **argv)
 	struct single_opts so = {NULL, NULL, NULL, "default", NULL, "/var/cache/sluice/git",
 	                         NULL, 60,   0};
 	char appname[256];
-	const char *watch_ns = NULL;
+	const char *watch_ns = NULL, *http_addr = NULL, *secret_file = NULL;
+	char secret[4096] = "";
 	int opt;
 
 	slog_setup(fmt, level, stderr);
@@ -128,6 +134,8 @@ int controller_main(int argc, char **argv)
 		case 'C': so.cache_dir = optarg; break;
 		case 'k': so.kubeconfig = optarg; break;
 		case 'W': watch_ns = optarg; break;
+		case 'H': http_addr = optarg; break;
+		case 'S': secret_file = optarg; break;
 		case 'l':
 			if (slog_level_parse(&level, optarg) < 0)
 				goto bad;
@@ -168,7 +176,22 @@ int controller_main(int argc, char **argv)
 		}
 		return controller_run_single(&so);
 	}
-	struct apps_opts ao = {so.cache_dir, so.kubeconfig, watch_ns, so.once};
+	if (!secret_file)
+		secret_file = getenv("SLUICE_WEBHOOK_SECRET_FILE");
+	if (secret_file) {
+		FILE *f = fopen(secret_file, "r");
+		if (!f || !fgets(secret, sizeof(secret), f)) {
+			fprintf(stderr, "sluiced: cannot read the webhook secret from %s\n",
+			        secret_file);
+			if (f)
+				fclose(f);
+			return 2;
+		}
+		fclose(f);
+		secret[strcspn(secret, "\r\n")] = '\0';
+	}
+	struct apps_opts ao = {so.cache_dir, so.kubeconfig, watch_ns,
+	                       so.once,      http_addr,     secret[0] ? secret : NULL};
 	return controller_run_apps(&ao);
 bad:
 	fprintf(stderr, "sluiced: %s\n", sluice_error_last());

@@ -82,3 +82,40 @@ if [ $rc -eq 0 ] && [ "$(st .status.sync.status)" = Synced ] &&
 else
 	not_ok "the next good commit syncs and prunes; history keeps each sync" "rc=$rc" "$(st .status.history)" "$(cat "$tmp/log")"
 fi
+
+# a signed push webhook starts a sync at once, whatever the interval
+printf 'hook-secret\n' >"$tmp/secret"
+kubectl patch application site -n team --type merge -p '{"spec":{"syncPolicy":{"interval":"1h"}}}' >/dev/null
+"$SLUICED" --cache-dir "$tmp/cache" --kubeconfig "$KUBECONFIG" --http-addr 127.0.0.1:0 \
+	--webhook-secret-file "$tmp/secret" 2>"$tmp/loop.log" &
+pid=$!
+for _ in $(seq 1 100); do grep -q '"msg":"synced"' "$tmp/loop.log" && break; sleep 0.1; done
+port=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d=json.loads(l)
+    if d.get("msg")=="http: listening": print(d["port"])' "$tmp/loop.log")
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\ndata: {theme: solarized}\n' >"$tmp/work/deploy/site.yaml"
+commit "site v4"
+body="{\"ref\":\"refs/heads/main\",\"repository\":{\"clone_url\":\"$bare\"}}"
+sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac hook-secret | sed 's/^.*= //')
+bad=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Hub-Signature-256: sha256=0000$sig" \
+	--data-binary "$body" "http://127.0.0.1:$port/hooks/git")
+t0=$(date +%s%N)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Hub-Signature-256: sha256=$sig" \
+	--data-binary "$body" "http://127.0.0.1:$port/hooks/git")
+ms=-1
+for _ in $(seq 1 100); do
+	if [ "$(kubectl get configmap site -n web -o jsonpath='{.data.theme}')" = solarized ]; then
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		break
+	fi
+	sleep 0.05
+done
+kill -TERM $pid
+wait $pid
+echo "# webhook to applied: ${ms} ms"
+if [ "$bad" = 401 ] && [ "$code" = 202 ] && [ $ms -ge 0 ] && [ $ms -lt 3000 ]; then
+	ok "a signed webhook syncs at once (${ms} ms); a bad signature is refused"
+else
+	not_ok "a signed webhook syncs at once; a bad signature is refused" "bad=$bad code=$code ms=$ms" "$(tail -5 "$tmp/loop.log")"
+fi

@@ -1,0 +1,38 @@
+/*
+ * The controller's HTTP endpoints (libmicrohttpd, its own thread):
+ *   GET  /healthz    200 "ok"
+ *   POST /hooks/git  a push event from GitHub, Gitea or GitLab. The signature
+ *                    is required: X-Hub-Signature-256 (GitHub, "sha256=" HMAC),
+ *                    X-Gitea-Signature (HMAC hex) or X-Gitlab-Token (the
+ *                    secret itself). 401 when it does not match, 403 when no
+ *                    secret is configured, 413 above 1 MiB, 202 when accepted.
+ */
+#ifndef SLUICE_HTTP_H
+#define SLUICE_HTTP_H
+
+#include <stddef.h>
+
+#define HTTP_HOOK_MAX_BODY (1u << 20)
+
+/* Called on the server's thread with the repository URLs a push names. */
+typedef void (*http_push_fn)(void *ud, const char *const *urls, size_t n, const char *ref);
+
+struct http_server;
+
+/*
+ * Listen on `addr` ("127.0.0.1:8080", ":8080"; port 0 picks a free one).
+ * `secret` (copied) signs webhooks; NULL refuses them all.
+ */
+int http_server_start(struct http_server **out, const char *addr, const char *secret,
+                      http_push_fn on_push, void *ud);
+void http_server_stop(struct http_server *s);
+int http_server_port(const struct http_server *s);
+
+/*
+ * A repository URL in a form that compares equal across https, ssh and scp
+ * styles: "host/path" without user, port, ".git" or trailing slash, lowercase
+ * host.
+ */
+void http_repo_key(char *buf, size_t n, const char *url);
+
+#endif
