@@ -87,7 +87,8 @@ void kube_client_free(struct kube_client *c);
 const char *kube_client_namespace(const struct kube_client *c);
 
 /*
- * Drive transfers for at most `timeout_ms` (0: only what is ready now).
+ * Drive transfers for at most `timeout_ms` (0: only what is ready now),
+ * returning early once any request completes.
  * Returns the number of requests and watches still active, or a negative
  * error.
  */

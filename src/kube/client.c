@@ -590,10 +590,11 @@ static void finish(struct kube_client *c, struct call *call, CURLcode code)
 	call_free(call);
 }
 
+/* Finish the transfers curl reports done; returns how many. */
 static int process_done(struct kube_client *c)
 {
 	CURLMsg *m;
-	int left;
+	int left, n = 0;
 
 	while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
 		struct call *call = NULL;
@@ -601,8 +602,9 @@ static int process_done(struct kube_client *c)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&call);
 		finish(c, call, m->data.result);
+		n++;
 	}
-	return 0;
+	return n;
 }
 
 static int queued(const struct kube_client *c)
@@ -630,7 +632,10 @@ int kube_client_run(struct kube_client *c, long timeout_ms)
 			c->running = 0;
 			return sluice_error_set(SLUICE_ERROR, "curl: %s", curl_multi_strerror(mc));
 		}
-		process_done(c);
+		/* return as soon as something finished: a caller waiting for one
+		 * request must not sit out the timeout behind a long watch */
+		if (process_done(c) > 0)
+			break;
 		if (c->active == 0 && !c->queue_head)
 			break;
 		left = end - kube_now();

@@ -8,7 +8,7 @@ if ! command -v kubectl >/dev/null; then
 fi
 tmp=$(mktemp -d)
 sbx="$tmp/sandbox"
-trap 'tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+trap 'tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1; cp "$tmp"/loop.log /tmp/last-loop.log 2>/dev/null; rm -rf "$tmp"' EXIT
 tests/sandbox/sandbox up "$sbx" >/dev/null || { not_ok "sandbox up"; exit 1; }
 eval "$(tests/sandbox/sandbox env "$sbx")"
 kubectl apply -f deploy/crds/application.yaml >/dev/null
