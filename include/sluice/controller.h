@@ -54,6 +54,16 @@ struct round {
 	double seconds;
 };
 
+/*
+ * A client for the cluster: `kubeconfig`, or the in-cluster service account
+ * when KUBERNETES_SERVICE_HOST is set and no kubeconfig is named, or
+ * $KUBECONFIG. The error is logged. Free both on success.
+ */
+int controller_connect(struct kube_config **cfg, struct kube_client **c, const char *kubeconfig);
+
+/* SIGTERM and SIGINT call `on_term` (which only sets a flag); SIGPIPE is ignored. */
+void controller_signals(void (*on_term)(int));
+
 /* Fetch, load and sync; every problem is logged. Returns r->rc. */
 int controller_round(struct kube_client *c, struct round *r);
 void controller_round_dispose(struct round *r);

@@ -318,24 +318,17 @@ int controller_run_apps(const struct apps_opts *o)
 		     o->webhook_secret ? "signed" : "refused (no secret)", NULL);
 	}
 
-	if (o->kubeconfig || !getenv("KUBERNETES_SERVICE_HOST"))
-		rc = kube_config_load(&cfg, o->kubeconfig, NULL);
-	else
-		rc = kube_config_in_cluster(&cfg, NULL);
-	if (rc == 0)
-		rc = kube_client_new(&c, cfg, NULL);
-	if (rc == 0)
-		rc = kube_watch_start(&w, c, &ref, NULL, on_app, &ws);
-	if (rc < 0) {
+	rc = controller_connect(&cfg, &c, o->kubeconfig);
+	if (rc == 0 && (rc = kube_watch_start(&w, c, &ref, NULL, on_app, &ws)) < 0)
 		slog(SLOG_ERROR, sluice_error_last(), NULL);
+	if (rc < 0) {
 		kube_client_free(c);
 		kube_config_free(cfg);
 		json_decref(tracked);
+		http_server_stop(http);
 		return 2;
 	}
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
-	signal(SIGPIPE, SIG_IGN);
+	controller_signals(on_term);
 	slog(SLOG_INFO, "watching Applications", "namespace",
 	     o->namespace && *o->namespace ? o->namespace : "(all)", NULL);
 	while (!stopping) {

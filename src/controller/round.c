@@ -1,6 +1,8 @@
 /* One reconcile round of one source: fetch, load, sync. Shared by the
  * single-app mode and the Application mode. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -100,4 +102,31 @@ void controller_round_dispose(struct round *r)
 		return;
 	json_decref(r->inventory);
 	r->inventory = NULL;
+}
+
+int controller_connect(struct kube_config **cfg, struct kube_client **c, const char *kubeconfig)
+{
+	int rc;
+
+	*cfg = NULL;
+	*c = NULL;
+	if (kubeconfig || !getenv("KUBERNETES_SERVICE_HOST"))
+		rc = kube_config_load(cfg, kubeconfig, NULL);
+	else
+		rc = kube_config_in_cluster(cfg, NULL);
+	if (rc == 0)
+		rc = kube_client_new(c, *cfg, NULL);
+	if (rc < 0) {
+		slog(SLOG_ERROR, sluice_error_last(), NULL);
+		kube_config_free(*cfg);
+		*cfg = NULL;
+	}
+	return rc;
+}
+
+void controller_signals(void (*on_term)(int))
+{
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGPIPE, SIG_IGN);
 }

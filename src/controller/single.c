@@ -143,22 +143,12 @@ int controller_run_single(const struct single_opts *o)
 	auth.ssh_known_hosts = kh;
 	slog_add_secret(auth.password);
 
-	if (o->kubeconfig || !getenv("KUBERNETES_SERVICE_HOST"))
-		rc = kube_config_load(&cfg, o->kubeconfig, NULL);
-	else
-		rc = kube_config_in_cluster(&cfg, NULL);
-	if (rc == 0)
-		rc = kube_client_new(&c, cfg, NULL);
-	if (rc < 0) {
-		slog(SLOG_ERROR, sluice_error_last(), NULL);
+	if (controller_connect(&cfg, &c, o->kubeconfig) < 0) {
 		free(key);
 		free(kh);
-		kube_config_free(cfg);
 		return 2;
 	}
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
-	signal(SIGPIPE, SIG_IGN);
+	controller_signals(on_term);
 	slog(SLOG_INFO, "single-app mode", "app", o->app, "repo", o->repo, "path",
 	     o->path ? o->path : ".", NULL);
 	do {

@@ -134,3 +134,41 @@ int test_write_file(const char *path, const char *content)
 	}
 	return fclose(f);
 }
+
+int test_sandbox_up(char *dir, size_t n)
+{
+	char cmd[8192];
+	const char *base = getenv("SLUICE_SANDBOX_DIR");
+
+	if (base && *base) {
+		snprintf(dir, n, "%s", base);
+	} else {
+		char *t = test_tmpdir();
+		if (!t)
+			return -1;
+		snprintf(dir, n, "%s", t);
+		free(t);
+	}
+	/* always a fresh control plane: down first, then up (which wipes etcd) */
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "tests/sandbox/sandbox down '%s' >/dev/null 2>&1; tests/sandbox/sandbox up '%s' >&2",
+	    dir, dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "the sandbox did not come up in %s\n", dir);
+		return -1;
+	}
+	return 0;
+}
+
+int test_sandbox_down(const char *dir)
+{
+	char cmd[8192];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "tests/sandbox/sandbox down '%s' >&2", dir);
+	rc = system(cmd);
+	if (!getenv("SLUICE_SANDBOX_DIR"))
+		test_rm_rf(dir);
+	return rc == 0 ? 0 : -1;
+}

@@ -34,4 +34,12 @@ char *test_tmpdir(void);
 int test_rm_rf(const char *path);
 int test_write_file(const char *path, const char *content);
 
+/*
+ * A fresh sandbox control plane (tests/sandbox/sandbox) in $SLUICE_SANDBOX_DIR
+ * or a new temporary folder, whose path goes to dir (size n). Returns 0 or -1.
+ */
+int test_sandbox_up(char *dir, size_t n);
+/* Stop it; the folder is removed unless it came from $SLUICE_SANDBOX_DIR. */
+int test_sandbox_down(const char *dir);
+
 #endif

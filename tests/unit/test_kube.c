@@ -38,25 +38,10 @@ static void read_line(char *buf, size_t n, const char *path)
 
 static int group_setup(void **state)
 {
-	char cmd[8192], path[4200];
+	char path[4200];
 	(void)state;
-	const char *base = getenv("SLUICE_SANDBOX_DIR");
-	if (base && *base) {
-		snprintf(sandbox_dir, sizeof(sandbox_dir), "%s", base);
-	} else {
-		char *t = test_tmpdir();
-		snprintf(sandbox_dir, sizeof(sandbox_dir), "%s", t);
-		free(t);
-	}
-	/* always a fresh control plane: down first, then up (which wipes etcd) */
-	snprintf(
-	    cmd, sizeof(cmd),
-	    "tests/sandbox/sandbox down '%s' >/dev/null 2>&1; tests/sandbox/sandbox up '%s' >&2",
-	    sandbox_dir, sandbox_dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "test_kube: the sandbox did not come up\n");
+	if (test_sandbox_up(sandbox_dir, sizeof(sandbox_dir)) < 0)
 		return -1;
-	}
 	snprintf(admin_kc, sizeof(admin_kc), "%s/admin.kubeconfig", sandbox_dir);
 	snprintf(controller_kc, sizeof(controller_kc), "%s/controller.kubeconfig", sandbox_dir);
 	snprintf(ca_file, sizeof(ca_file), "%s/pki/ca.crt", sandbox_dir);
@@ -79,16 +64,10 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[8192];
 	(void)state;
 	kube_client_free(admin);
 	kube_config_free(admin_cfg);
-	snprintf(cmd, sizeof(cmd), "tests/sandbox/sandbox down '%s' >&2", sandbox_dir);
-	if (system(cmd) != 0)
-		return -1;
-	if (!getenv("SLUICE_SANDBOX_DIR"))
-		test_rm_rf(sandbox_dir);
-	return 0;
+	return test_sandbox_down(sandbox_dir);
 }
 
 static json_t *load(const char *yaml_json)

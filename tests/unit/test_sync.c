@@ -18,21 +18,9 @@ static struct kube_client *kc;
 
 static int group_setup(void **state)
 {
-	char cmd[8192], kcpath[2200];
+	char kcpath[2200];
 	(void)state;
-	const char *base = getenv("SLUICE_SANDBOX_DIR");
-	if (base && *base) {
-		snprintf(dir, sizeof(dir), "%s", base);
-	} else {
-		char *t = test_tmpdir();
-		snprintf(dir, sizeof(dir), "%s", t);
-		free(t);
-	}
-	snprintf(
-	    cmd, sizeof(cmd),
-	    "tests/sandbox/sandbox down '%s' >/dev/null 2>&1; tests/sandbox/sandbox up '%s' >&2",
-	    dir, dir);
-	if (system(cmd) != 0)
+	if (test_sandbox_up(dir, sizeof(dir)) < 0)
 		return -1;
 	snprintf(kcpath, sizeof(kcpath), "%s/admin.kubeconfig", dir);
 	if (kube_config_load(&cfg, kcpath, NULL) < 0 || kube_client_new(&kc, cfg, NULL) < 0) {
@@ -44,15 +32,10 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char cmd[4200];
 	(void)state;
 	kube_client_free(kc);
 	kube_config_free(cfg);
-	snprintf(cmd, sizeof(cmd), "tests/sandbox/sandbox down '%s' >&2", dir);
-	int rc = system(cmd);
-	if (!getenv("SLUICE_SANDBOX_DIR"))
-		test_rm_rf(dir);
-	return rc == 0 ? 0 : -1;
+	return test_sandbox_down(dir);
 }
 
 /* A set from files given as name, text, name, text, ..., NULL. */
