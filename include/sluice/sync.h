@@ -59,4 +59,11 @@ void sync_result_dispose(struct sync_result *r);
 int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest_set *set,
              const struct sync_opts *o);
 
+/*
+ * The live object of an inventory key ("group|Kind|namespace|name"), as a new
+ * reference in *out; its apiVersion in `api` (size apin) when not NULL.
+ * SLUICE_ENOTFOUND when it (or its kind) is gone.
+ */
+int sync_get_live(struct kube_client *c, const char *key, json_t **out, char *api, size_t apin);
+
 #endif

@@ -15,9 +15,11 @@
 #include "sluice/base64.h"
 #include "sluice/controller.h"
 #include "sluice/error.h"
+#include "sluice/health.h"
 #include "sluice/http.h"
 #include "sluice/jsonfmt.h"
 #include "sluice/log.h"
+#include "sluice/sync.h"
 
 #define HISTORY_MAX   10
 #define RETRY_FIRST_S 5.0
@@ -139,6 +141,57 @@ static int load_creds(struct creds *cr, struct kube_client *c, const json_t *app
 	return 0;
 }
 
+#define RESOURCES_MAX 500
+
+/*
+ * Health of what the app manages: each object's, in status.resources (at
+ * most RESOURCES_MAX), and the app's, its worst object's.
+ */
+static json_t *assess(struct kube_client *c, const json_t *inventory, json_t **health)
+{
+	json_t *list = json_array(), *v;
+	enum health worst = HEALTH_HEALTHY;
+	char worst_msg[1200] = "";
+	size_t i;
+
+	json_array_foreach(inventory, i, v)
+	{
+		const char *key = json_string_value(v);
+		json_t *live = NULL;
+		char msg[256], parts[4][256];
+		enum health h;
+		if (!key)
+			continue;
+		int rc = sync_get_live(c, key, &live, NULL, 0);
+		h = rc == 0 ? health_of(live, msg, sizeof(msg)) : HEALTH_MISSING;
+		if (rc < 0)
+			snprintf(msg, sizeof(msg), "%s",
+			         rc == SLUICE_ENOTFOUND ? "not found" : sluice_error_last());
+		json_decref(live);
+		/* key: group|Kind|namespace|name */
+		const char *p = key;
+		for (int k = 0; k < 4; k++) {
+			const char *bar = k < 3 ? strchr(p, '|') : p + strlen(p);
+			if (!bar)
+				bar = p + strlen(p);
+			snprintf(parts[k], sizeof(parts[k]), "%.*s", (int)(bar - p), p);
+			p = *bar ? bar + 1 : bar;
+		}
+		if (h > worst) {
+			worst = h;
+			snprintf(worst_msg, sizeof(worst_msg), "%s %s%s%s: %s", parts[1], parts[2],
+			         *parts[2] ? "/" : "", parts[3], msg);
+		}
+		if (json_array_size(list) < RESOURCES_MAX)
+			json_array_append_new(
+			    list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "group", parts[0],
+			                    "kind", parts[1], "namespace", parts[2], "name",
+			                    parts[3], "health", health_name(h), "message", msg));
+	}
+	*health = json_pack("{s:s, s:s}", "status", health_name(worst), "message", worst_msg);
+	return list;
+}
+
 static int write_status(struct kube_client *c, const json_t *app, const struct round *r,
                         const char *cred_err)
 {
@@ -181,6 +234,12 @@ static int write_status(struct kube_client *c, const json_t *app, const struct r
 		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
 	if (r->inventory)
 		json_object_set(st, "inventory", r->inventory);
+	const json_t *inv = r->inventory ? r->inventory : json_object_get(old, "inventory");
+	if (inv) {
+		json_t *health = NULL;
+		json_object_set_new(st, "resources", assess(c, inv, &health));
+		json_object_set_new(st, "health", health);
+	}
 	json_t *body = json_pack("{s:o}", "status", st);
 	rc = jsonfmt_dump(&patch, body, JSONFMT_COMPACT);
 	json_decref(body);

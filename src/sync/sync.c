@@ -308,6 +308,25 @@ static int split_key(const char *key, char *group, char *kind, char *ns, char *n
 	return kind[0] && name[0] ? 0 : -1;
 }
 
+int sync_get_live(struct kube_client *c, const char *key, json_t **out, char *api, size_t apin)
+{
+	char group[256], kind[256], ns[256], name[256], av[512];
+	const struct kube_resource *r;
+	int rc;
+
+	*out = NULL;
+	if (split_key(key, group, kind, ns, name) < 0)
+		return sluice_error_set(SLUICE_EINVALID, "sync: malformed inventory key \"%s\"",
+		                        key);
+	if ((rc = kube_resolve_gk(c, &r, group, kind)) < 0)
+		return rc;
+	snprintf(av, sizeof(av), "%s%s%s", group, *group ? "/" : "", r->version);
+	if (api)
+		snprintf(api, apin, "%s", av);
+	struct kube_ref ref = {av, kind, ns, name};
+	return kube_get(c, out, &ref);
+}
+
 static int prune(struct kube_client *c, const json_t *prev, const json_t *now,
                  const struct sync_opts *o, struct diag *errs, size_t *pruned)
 {
@@ -318,20 +337,16 @@ static int prune(struct kube_client *c, const json_t *prev, const json_t *now,
 	/* reverse order: workloads before the namespaces holding them */
 	for (i = json_array_size(prev); i-- > 0;) {
 		char group[256], kind[256], ns[256], name[256];
-		const struct kube_resource *r;
 		json_t *live = NULL;
 		v = json_array_get(prev, i);
 		if (!json_is_string(v) || in_inventory(now, json_string_value(v)))
 			continue;
 		if (split_key(json_string_value(v), group, kind, ns, name) < 0)
 			continue;
-		if (kube_resolve_gk(c, &r, group, kind) < 0)
-			continue; /* the kind itself is gone */
 		char api[512];
-		snprintf(api, sizeof(api), "%s%s%s", group, *group ? "/" : "", r->version);
+		if (sync_get_live(c, json_string_value(v), &live, api, sizeof(api)) < 0)
+			continue; /* already gone, or its kind is */
 		struct kube_ref ref = {api, kind, ns, name};
-		if (kube_get(c, &live, &ref) < 0)
-			continue; /* already gone */
 		const json_t *meta = json_object_get(live, "metadata");
 		const char *owner = json_string_value(
 		    json_object_get(json_object_get(meta, "labels"), SYNC_LABEL_APP));

@@ -52,7 +52,13 @@ if [ $rc -eq 0 ] && [ "$(st .status.sync.status)" = Synced ] && [ "$(st .status.
 else
 	not_ok "an Application syncs its repository and reports Synced with the revision" "rc=$rc" "$(cat "$tmp/log")" "$(st .status)"
 fi
-if kubectl get applications -n team | grep -q "^site *Synced *$sha"; then
+if [ "$(st .status.health.status)" = Healthy ] && [ "$(st '.status.resources[*].name')" = "extra site" ] &&
+	[ "$(st '.status.resources[*].health')" = "Healthy Healthy" ]; then
+	ok "status lists each managed object with its health, and the app's"
+else
+	not_ok "status lists each managed object with its health, and the app's" "$(st .status.resources)" "$(st .status.health)"
+fi
+if kubectl get applications -n team | grep -q "^site *Synced *Healthy *$sha"; then
 	ok "kubectl get applications shows sync status and revision"
 else
 	not_ok "kubectl get applications shows sync status and revision" "$(kubectl get applications -n team)"
