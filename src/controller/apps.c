@@ -249,6 +249,51 @@ static int write_status(struct kube_client *c, const json_t *app, const struct r
 	return rc;
 }
 
+/*
+ * A Kubernetes Event on the Application, when the outcome or the revision
+ * changed (not every round, which would flood the namespace).
+ */
+static void record_event(struct kube_client *c, const json_t *app, const struct round *r,
+                         const char *cred_err)
+{
+	const json_t *meta = json_object_get(app, "metadata");
+	const char *old_status = path_str(app, "status", "sync", "status");
+	const char *old_rev = path_str(app, "status", "sync", "revision");
+	int ok = r->rc == 0 && !cred_err;
+	const char *status = ok ? "Synced" : "Failed";
+	char ts[32], msg[1100], clean[1100], prefix[300];
+
+	if (r->skipped || (old_status && strcmp(old_status, status) == 0 && old_rev &&
+	                   strcmp(old_rev, r->fetched ? r->git.commit : "") == 0))
+		return;
+	if (ok)
+		snprintf(msg, sizeof(msg), "synced %.12s (%s): %zu applied, %zu pruned",
+		         r->git.commit, r->git.subject, r->applied, r->pruned);
+	else
+		snprintf(msg, sizeof(msg), "sync of %.12s failed: %s",
+		         r->fetched ? r->git.commit : "?", cred_err ? cred_err : r->message);
+	slog_redact(clean, sizeof(clean), msg);
+	now_rfc3339(ts, sizeof(ts));
+	snprintf(prefix, sizeof(prefix), "%s.", json_string_value(json_object_get(meta, "name")));
+	json_t *ev =
+	    json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s, "
+	              "s:{s:s}, s:s, s:s, s:i}",
+	              "apiVersion", "v1", "kind", "Event", "metadata", "generateName", prefix,
+	              "namespace", json_string_value(json_object_get(meta, "namespace")),
+	              "involvedObject", "apiVersion", "sluice.dev/v1alpha1", "kind", "Application",
+	              "name", json_string_value(json_object_get(meta, "name")), "namespace",
+	              json_string_value(json_object_get(meta, "namespace")), "uid",
+	              json_string_value(json_object_get(meta, "uid"))
+	                  ? json_string_value(json_object_get(meta, "uid"))
+	                  : "",
+	              "reason", ok ? "Synced" : "SyncFailed", "message", clean, "type",
+	              ok ? "Normal" : "Warning", "source", "component", "sluiced", "firstTimestamp",
+	              ts, "lastTimestamp", ts, "count", 1);
+	if (ev && kube_create(c, NULL, ev, 0) < 0)
+		slog(SLOG_WARN, "cannot record an Event", "error", sluice_error_last(), NULL);
+	json_decref(ev);
+}
+
 struct tracked {
 	double next_due;
 	json_int_t generation;
@@ -290,6 +335,7 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 		r.auth = &cr.auth;
 		controller_round(c, &r);
 	}
+	record_event(c, app, &r, cred_err[0] ? cred_err : NULL);
 	if (!r.skipped && write_status(c, app, &r, cred_err[0] ? cred_err : NULL) < 0)
 		slog(SLOG_ERROR, "cannot write the Application's status", "app", name, "namespace",
 		     ns, "error", sluice_error_last(), NULL);

@@ -76,6 +76,13 @@ else
 	not_ok "a broken commit: status Failed with file:line, the cluster untouched" "rc=$rc" "$msg" "$(cat "$tmp/log")"
 fi
 
+events=$(kubectl get events -n team --field-selector involvedObject.name=site -o jsonpath='{range .items[*]}{.reason}: {.message}{"\n"}{end}')
+if grep -q '^Synced: synced ' <<<"$events" && grep -q '^SyncFailed: sync of .* failed: deploy/site.yaml:6:1: ' <<<"$events"; then
+	ok "Events record each change of outcome, naming file:line on failure"
+else
+	not_ok "Events record each change of outcome, naming file:line on failure" "$events"
+fi
+
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\ndata: {theme: dark}\n' >"$tmp/work/deploy/site.yaml"
 rm "$tmp/work/deploy/extra.yaml"
 commit "site v3"
