@@ -12,11 +12,14 @@ static const char usage[] =
     "This is its command line.\n"
     "\n"
     "Commands:\n"
+    "  get apps [-n NS|-A] [-o wide|json|yaml]   list Applications: sync, health, revision\n"
+    "  sync APP [-n NS] [--wait]   ask sluiced to sync an Application now\n"
     "  render DIR [-o yaml|json]   load and validate the manifests under DIR and print them\n"
     "  version                     print the version and the libraries in use\n"
     "  help                        print this help\n"
     "\n"
     "Options:\n"
+    "  --kubeconfig FILE, --context NAME, -n NAMESPACE, -A   as kubectl's (get, sync)\n"
     "  --log-level LEVEL   error, warn, info or debug (also SLUICE_LOG_LEVEL)\n"
     "  -h, --help          print this help\n"
     "  --version           print the version\n"
@@ -30,7 +33,9 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
+    {"get", cli_get},
     {"render", cli_render},
+    {"sync", cli_sync},
     {"version", cli_version},
 };
 

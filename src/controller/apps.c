@@ -295,6 +295,7 @@ static void record_event(struct kube_client *c, const json_t *app, const struct 
 }
 
 struct tracked {
+	char requested[40]; /* the last sluice.dev/sync-requested-at acted on */
 	double next_due;
 	json_int_t generation;
 	int failures;
@@ -472,6 +473,14 @@ int controller_run_apps(const struct apps_opts *o)
 				http_repo_key(rkey, sizeof(rkey), repo);
 				if (json_object_get(push, rkey))
 					t->next_due = 0; /* a push to its repository: now */
+			}
+			const char *req = json_string_value(json_object_get(
+			    json_object_get(json_object_get(app, "metadata"), "annotations"),
+			    "sluice.dev/sync-requested-at"));
+			if (req && strcmp(req, t->requested) != 0) {
+				snprintf(t->requested, sizeof(t->requested), "%s", req);
+				if (t->generation != -1)
+					t->next_due = 0; /* `sluice sync`: now */
 			}
 			if (o->once || gen != t->generation || mono() >= t->next_due) {
 				sync_app(c, app, t, o);

@@ -132,3 +132,37 @@ if [ "$bad" = 401 ] && [ "$code" = 202 ] && [ $ms -ge 0 ] && [ $ms -lt 3000 ]; t
 else
 	not_ok "a signed webhook syncs at once; a bad signature is refused" "bad=$bad code=$code ms=$ms" "$(tail -5 "$tmp/loop.log")"
 fi
+
+# the CLI: get apps, and sync on request through the API
+out=$("$SLUICE" get apps -n team --kubeconfig "$KUBECONFIG")
+if grep -q '^NAME *SYNC *HEALTH *REVISION' <<<"$out" && grep -q "^site *Synced *Healthy *${sha:0:0}" <<<"$out"; then
+	ok "sluice get apps lists the Application with sync and health"
+else
+	not_ok "sluice get apps lists the Application with sync and health" "$out"
+fi
+if "$SLUICE" get apps -A -o json --kubeconfig "$KUBECONFIG" | python3 -c '
+import json,sys; d=json.load(sys.stdin); assert d["kind"]=="List" and d["items"][0]["metadata"]["name"]=="site"'; then
+	ok "sluice get apps -A -o json prints a List"
+else
+	not_ok "sluice get apps -A -o json prints a List"
+fi
+"$SLUICED" --cache-dir "$tmp/cache" --kubeconfig "$KUBECONFIG" 2>"$tmp/loop2.log" &
+pid=$!
+for _ in $(seq 1 100); do grep -q '"msg":"watching Applications"' "$tmp/loop2.log" && break; sleep 0.1; done
+sleep 1
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\ndata: {theme: requested}\n' >"$tmp/work/deploy/site.yaml"
+commit "site v5"
+out=$("$SLUICE" sync site -n team --wait --timeout 30 --kubeconfig "$KUBECONFIG"); rc=$?
+kill -TERM $pid; wait $pid
+if [ $rc -eq 0 ] && grep -q '^Synced at' <<<"$out" &&
+	[ "$(kubectl get configmap site -n web -o jsonpath='{.data.theme}')" = requested ]; then
+	ok "sluice sync --wait asks for a sync and reports Synced"
+else
+	not_ok "sluice sync --wait asks for a sync and reports Synced" "rc=$rc" "$out" "$(tail -3 "$tmp/loop2.log")"
+fi
+"$SLUICE" sync nope -n team --kubeconfig "$KUBECONFIG" >/dev/null 2>"$tmp/err"; rc=$?
+if [ $rc -eq 2 ] && grep -q 'not found' "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ]; then
+	ok "an unknown Application is one line and exit 2"
+else
+	not_ok "an unknown Application is one line and exit 2" "rc=$rc" "$(cat "$tmp/err")"
+fi

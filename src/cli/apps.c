@@ -1,0 +1,273 @@
+/* sluice get apps, sluice sync APP: Applications through the Kubernetes API. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sluice/cli.h"
+#include "sluice/error.h"
+#include "sluice/jsonfmt.h"
+#include "sluice/kube.h"
+#include "sluice/yaml.h"
+
+#define APP_API "sluice.dev/v1alpha1"
+
+struct kopts {
+	const char *kubeconfig, *context, *namespace;
+	int all;
+	const char *output;
+	int wait;
+	long timeout_s;
+};
+
+static const struct option kube_flags[] = {
+    {"kubeconfig", required_argument, NULL, 'K'},
+    {"context", required_argument, NULL, 'X'},
+    {"namespace", required_argument, NULL, 'n'},
+    {"all-namespaces", no_argument, NULL, 'A'},
+    {"output", required_argument, NULL, 'o'},
+    {"wait", no_argument, NULL, 'w'},
+    {"timeout", required_argument, NULL, 't'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parse the kubectl-style flags; the positional words go to pos (max 4). */
+static int parse(struct cli *c, int argc, char **argv, struct kopts *k, const char **pos, int *npos,
+                 const char *usage)
+{
+	int opt;
+
+	memset(k, 0, sizeof(*k));
+	k->timeout_s = 60;
+	*npos = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+n:Ao:h", kube_flags, NULL)) != -1 ||
+	       optind < argc) {
+		if (opt == -1) {
+			if (*npos < 4)
+				pos[(*npos)++] = argv[optind];
+			optind++;
+			continue;
+		}
+		switch (opt) {
+		case 'K': k->kubeconfig = optarg; break;
+		case 'X': k->context = optarg; break;
+		case 'n': k->namespace = optarg; break;
+		case 'A': k->all = 1; break;
+		case 'o': k->output = optarg; break;
+		case 'w': k->wait = 1; break;
+		case 't': k->timeout_s = strtol(optarg, NULL, 10); break;
+		case 'h': fputs(usage, c->out); return 1;
+		default:
+			fprintf(c->err, "%s: unknown or incomplete option '%s'\n", c->prog,
+			        argv[optind - 1]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int connect_cli(struct cli *c, const struct kopts *k, struct kube_config **cfg,
+                       struct kube_client **kc)
+{
+	if (kube_config_load(cfg, k->kubeconfig, k->context) < 0 ||
+	    kube_client_new(kc, *cfg, NULL) < 0) {
+		fprintf(c->err, "%s: %s\n", c->prog, sluice_error_last());
+		kube_config_free(*cfg);
+		*cfg = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static const char *str(const json_t *o, const char *a, const char *b, const char *d)
+{
+	const json_t *v = json_object_get(json_object_get(o, a), b);
+	if (d)
+		v = json_object_get(v, d);
+	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : "-";
+}
+
+static void age(char *buf, size_t n, const char *ts)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	long s = (long)(time(NULL) - timegm(&tm));
+	if (s < 120)
+		snprintf(buf, n, "%lds", s);
+	else if (s < 7200)
+		snprintf(buf, n, "%ldm", s / 60);
+	else if (s < 172800)
+		snprintf(buf, n, "%ldh", s / 3600);
+	else
+		snprintf(buf, n, "%ldd", s / 86400);
+}
+
+static const char get_usage[] = "Usage: sluice get apps [-n NAMESPACE | -A] [-o wide|json|yaml] "
+                                "[--kubeconfig F] [--context C]\n"
+                                "\n"
+                                "List Applications with their sync result, health and revision.\n"
+                                "\n"
+                                "Example:\n"
+                                "  sluice get apps -A\n";
+
+int cli_get(struct cli *c, int argc, char **argv)
+{
+	struct kopts k;
+	const char *pos[4];
+	int npos, rc;
+	struct kube_config *cfg = NULL;
+	struct kube_client *kc = NULL;
+	json_t *items = NULL;
+
+	if ((rc = parse(c, argc, argv, &k, pos, &npos, get_usage)) != 0)
+		return rc > 0 ? CLI_OK : CLI_ERROR;
+	if (npos != 1 ||
+	    (strcmp(pos[0], "apps") && strcmp(pos[0], "applications") && strcmp(pos[0], "app"))) {
+		fputs(get_usage, c->err);
+		return CLI_ERROR;
+	}
+	if (k.output && strcmp(k.output, "wide") && strcmp(k.output, "json") &&
+	    strcmp(k.output, "yaml")) {
+		fprintf(c->err, "%s get: unknown output format '%s' (want wide, json or yaml)\n",
+		        c->prog, k.output);
+		return CLI_ERROR;
+	}
+	if (connect_cli(c, &k, &cfg, &kc) < 0)
+		return CLI_ERROR;
+	struct kube_ref ref = {APP_API, "Application",
+	                       k.all ? "" : (k.namespace ? k.namespace : kube_client_namespace(kc)),
+	                       NULL};
+	rc = kube_list(kc, &items, NULL, &ref, NULL);
+	if (rc < 0) {
+		fprintf(c->err, "%s get apps: %s\n", c->prog, sluice_error_last());
+		kube_client_free(kc);
+		kube_config_free(cfg);
+		return CLI_ERROR;
+	}
+	if (k.output && (strcmp(k.output, "json") == 0 || strcmp(k.output, "yaml") == 0)) {
+		json_t *list = json_pack("{s:s, s:s, s:{s:s}, s:O}", "apiVersion", "v1", "kind",
+		                         "List", "metadata", "resourceVersion", "", "items", items);
+		char *text = NULL;
+		if (strcmp(k.output, "json") == 0 ? jsonfmt_dump(&text, list, 0)
+		                                  : yaml_emit(&text, list))
+			rc = -1;
+		if (text)
+			fprintf(c->out, "%s%s", text, strcmp(k.output, "json") == 0 ? "\n" : "");
+		free(text);
+		json_decref(list);
+	} else if (json_array_size(items) == 0) {
+		fprintf(c->err, "No Applications found%s%s.\n", k.all ? "" : " in namespace ",
+		        k.all ? "" : ref.namespace);
+	} else {
+		int wide = k.output && strcmp(k.output, "wide") == 0;
+		size_t i;
+		json_t *a;
+		if (k.all)
+			fprintf(c->out, "%-20s ", "NAMESPACE");
+		fprintf(c->out, "%-24s %-8s %-12s %-9s %-9s%s\n", "NAME", "SYNC", "HEALTH",
+		        "REVISION", "LAST SYNC", wide ? "  REPO  MESSAGE" : "");
+		json_array_foreach(items, i, a)
+		{
+			char rev[16], last[32];
+			snprintf(rev, sizeof(rev), "%.7s", str(a, "status", "sync", "revision"));
+			age(last, sizeof(last),
+			    json_string_value(json_object_get(
+			        json_object_get(json_object_get(a, "status"), "sync"),
+			        "lastSyncTime")));
+			if (k.all)
+				fprintf(c->out, "%-20s ", str(a, "metadata", "namespace", NULL));
+			fprintf(c->out, "%-24s %-8s %-12s %-9s %-9s",
+			        str(a, "metadata", "name", NULL),
+			        str(a, "status", "sync", "status"),
+			        str(a, "status", "health", "status"), rev, last);
+			if (wide)
+				fprintf(c->out, "  %s  %s", str(a, "spec", "source", "repoURL"),
+				        str(a, "status", "sync", "message"));
+			fputc('\n', c->out);
+		}
+	}
+	json_decref(items);
+	kube_client_free(kc);
+	kube_config_free(cfg);
+	return rc < 0 ? CLI_ERROR : CLI_OK;
+}
+
+static const char sync_usage[] =
+    "Usage: sluice sync APP [-n NAMESPACE] [--wait [--timeout SECONDS]]\n"
+    "\n"
+    "Ask sluiced to sync an Application now (through the annotation\n"
+    "sluice.dev/sync-requested-at, so RBAC decides who may). With --wait, wait\n"
+    "for the result: exit 0 Synced, 1 Failed, 2 error or timeout.\n"
+    "\n"
+    "Example:\n"
+    "  sluice sync shop -n team --wait\n";
+
+int cli_sync(struct cli *c, int argc, char **argv)
+{
+	struct kopts k;
+	const char *pos[4];
+	int npos, rc;
+	struct kube_config *cfg = NULL;
+	struct kube_client *kc = NULL;
+	char ts[32], patch[256];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if ((rc = parse(c, argc, argv, &k, pos, &npos, sync_usage)) != 0)
+		return rc > 0 ? CLI_OK : CLI_ERROR;
+	if (npos != 1) {
+		fputs(sync_usage, c->err);
+		return CLI_ERROR;
+	}
+	if (connect_cli(c, &k, &cfg, &kc) < 0)
+		return CLI_ERROR;
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(patch, sizeof(patch),
+	         "{\"metadata\":{\"annotations\":{\"sluice.dev/sync-requested-at\":\"%s\"}}}", ts);
+	struct kube_ref ref = {APP_API, "Application",
+	                       k.namespace ? k.namespace : kube_client_namespace(kc), pos[0]};
+	if (kube_patch(kc, NULL, &ref, KUBE_PATCH_MERGE, patch, NULL, 0) < 0) {
+		fprintf(c->err, "%s sync: %s\n", c->prog, sluice_error_last());
+		rc = CLI_ERROR;
+		goto out;
+	}
+	fprintf(c->out, "sync requested for %s/%s at %s\n", ref.namespace, pos[0], ts);
+	rc = CLI_OK;
+	if (!k.wait)
+		goto out;
+	for (long waited = 0; waited <= k.timeout_s * 10; waited++) {
+		json_t *a = NULL;
+		if (kube_get(kc, &a, &ref) == 0) {
+			const char *last = str(a, "status", "sync", "lastSyncTime");
+			if (strcmp(last, "-") != 0 && strcmp(last, ts) >= 0) {
+				const char *st = str(a, "status", "sync", "status");
+				fprintf(c->out, "%s at %.12s%s%s\n", st,
+				        str(a, "status", "sync", "revision"),
+				        strcmp(st, "Synced") ? ": " : "",
+				        strcmp(st, "Synced") ? str(a, "status", "sync", "message")
+				                             : "");
+				rc = strcmp(st, "Synced") == 0 ? CLI_OK : CLI_INVALID;
+				json_decref(a);
+				goto out;
+			}
+			json_decref(a);
+		}
+		usleep(100000);
+	}
+	fprintf(c->err, "%s sync: no result after %ld s (is sluiced running?)\n", c->prog,
+	        k.timeout_s);
+	rc = CLI_ERROR;
+out:
+	kube_client_free(kc);
+	kube_config_free(cfg);
+	return rc;
+}
