@@ -82,6 +82,18 @@ int manifest_load_buffer(struct manifest_set *set, const char *data, size_t len,
 /* "group/Kind namespace/name" for messages, e.g. "apps/Deployment prod/web". */
 int manifest_obj_describe(char *buf, size_t n, const struct manifest_obj *o);
 
+/* The kustomization file in `root` ("kustomization.yaml", ...), or NULL. */
+const char *manifest_kustomization(const char *root);
+
+/*
+ * Render `root` with `kubectl kustomize` (at most `timeout_ms`, 64 MiB of
+ * output) and load the result; problems name "SHOWN/kustomization.yaml".
+ * Without kubectl on the PATH this is an error that says so. Returns 0 with
+ * *out set, or SLUICE_EINVALID with the problems in `errs`.
+ */
+int manifest_kustomize(struct manifest_set **out, const char *root, const char *shown,
+                       struct diag *errs, long timeout_ms);
+
 enum manifest_format { MANIFEST_YAML, MANIFEST_JSON };
 
 /*

@@ -11,7 +11,8 @@ static const char render_usage[] =
     "Usage: sluice render DIR [-o yaml|json]\n"
     "\n"
     "Load every .yaml, .yml and .json file under DIR (or the single file DIR) the way\n"
-    "sluiced does, check each object, and print the result. Problems in every file are\n"
+    "sluiced does, check each object, and print the result. A DIR holding a\n"
+    "kustomization.yaml is rendered by `kubectl kustomize` first. Problems in every file are\n"
     "reported, one line each as FILE:LINE: MESSAGE, and nothing is printed on stdout.\n"
     "\n"
     "Options:\n"
@@ -77,7 +78,10 @@ int cli_render(struct cli *c, int argc, char **argv)
 		return CLI_ERROR;
 	}
 	diag_init(&errs);
-	rc = manifest_load(&set, dir, &errs);
+	if (manifest_kustomization(dir))
+		rc = manifest_kustomize(&set, dir, dir, &errs, 60000);
+	else
+		rc = manifest_load(&set, dir, &errs);
 	if (rc == SLUICE_EINVALID) {
 		for (size_t i = 0; i < errs.count; i++)
 			fprintf(c->err, "%s\n", errs.msgs[i]);

@@ -57,7 +57,10 @@ int controller_round(struct kube_client *c, struct round *r)
 	}
 	snprintf(root, sizeof(root), "%s/%s", dest, path);
 	diag_init(&errs);
-	rc = manifest_load_as(&set, root, path, &errs);
+	if (manifest_kustomization(root))
+		rc = manifest_kustomize(&set, root, path, &errs, 60000);
+	else
+		rc = manifest_load_as(&set, root, path, &errs);
 	if (rc < 0) {
 		for (size_t i = 0; i < errs.count; i++)
 			problem(r, errs.msgs[i]);

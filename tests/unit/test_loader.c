@@ -256,6 +256,49 @@ static void a_single_file_and_a_missing_root(void **state)
 	diag_dispose(&errs);
 }
 
+static void kustomizations_are_rendered(void **state)
+{
+	struct tree *t = *state;
+	struct manifest_set *set = NULL;
+	struct diag errs;
+	char p[4200];
+	int have_kubectl = system("command -v kubectl >/dev/null 2>&1") == 0;
+
+	put(t, "k/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n");
+	put(t, "k/kustomization.yaml",
+	    "resources: [settings.yaml]\nnamePrefix: dev-\ncommonLabels: {team: shop}\n");
+	snprintf(p, sizeof(p), "%s/k", t->root);
+	assert_string_equal(manifest_kustomization(p), "kustomization.yaml");
+	diag_init(&errs);
+	int rc = manifest_kustomize(&set, p, "k", &errs, 60000);
+	if (!have_kubectl) {
+		assert_int_equal(rc, SLUICE_EINVALID);
+		assert_non_null(
+		    strstr(errs.msgs[0],
+		           "k/kustomization.yaml:1: rendering a kustomization needs kubectl"));
+		diag_dispose(&errs);
+		return;
+	}
+	if (rc < 0)
+		fail_msg("%s", errs.count ? errs.msgs[0] : sluice_error_last());
+	assert_int_equal(set->count, 1);
+	assert_string_equal(set->objs[0].name, "dev-settings");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(json_object_get(set->objs[0].obj, "metadata"), "labels"), "team")),
+	    "shop");
+	manifest_set_free(set);
+	diag_dispose(&errs);
+
+	/* a broken kustomization is one line naming the file */
+	put(t, "bad/kustomization.yaml", "resources: [missing.yaml]\n");
+	snprintf(p, sizeof(p), "%s/bad", t->root);
+	diag_init(&errs);
+	assert_int_equal(manifest_kustomize(&set, p, "bad", &errs, 60000), SLUICE_EINVALID);
+	assert_non_null(strstr(errs.msgs[0], "bad/kustomization.yaml:1: kustomize: "));
+	diag_dispose(&errs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +311,7 @@ int main(void)
 	                                    tree_teardown),
 	    cmocka_unit_test_setup_teardown(a_single_file_and_a_missing_root, tree_setup,
 	                                    tree_teardown),
+	    cmocka_unit_test_setup_teardown(kustomizations_are_rendered, tree_setup, tree_teardown),
 	};
 	return cmocka_run_group_tests_name("loader", tests, NULL, NULL);
 }
