@@ -128,6 +128,16 @@ int manifest_kustomize(struct manifest_set **out, const char *root, const char *
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char *line = e.ptr ? e.ptr : (char *)"failed";
 		line[strcspn(line, "\n")] = '\0';
+		/* kubectl logs through klog: keep only the error itself */
+		char *err = strstr(line, " err=\"");
+		if (err) {
+			line = err + 6;
+			size_t n = strlen(line);
+			if (n && line[n - 1] == '"')
+				line[n - 1] = '\0';
+		} else if (strncmp(line, "Error: ", 7) == 0) {
+			line += 7;
+		}
 		diag_add(errs, "%s:1: kustomize: %s", place, line);
 		rc = SLUICE_EINVALID;
 	} else {
