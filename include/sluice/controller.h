@@ -9,6 +9,7 @@
 
 #include "sluice/git.h"
 #include "sluice/kube.h"
+#include "sluice/manifest.h"
 
 int controller_main(int argc, char **argv);
 
@@ -49,6 +50,7 @@ struct round {
 	int fetched;              /* the revision was fetched (git.commit is set) */
 	struct gitsrc_result git; /* commit, subject, author */
 	json_t *inventory;        /* what is managed now (NULL: unchanged) */
+	json_t *live;             /* key -> live object, as the sync listed them (or NULL) */
 	size_t applied, pruned, problems;
 	char message[1024]; /* the first problem, one line */
 	double seconds;
@@ -64,6 +66,29 @@ int controller_connect(struct kube_config **cfg, struct kube_client **c, const c
 /* SIGTERM and SIGINT call `on_term` (which only sets a flag); SIGPIPE is ignored. */
 void controller_signals(void (*on_term)(int));
 
+/*
+ * Fetch r's source and render its manifests (kustomize when the path holds a
+ * kustomization) into *out. Problems are logged and the first is in
+ * r->message. Returns 0 (*out may be NULL when r->skipped) or an error.
+ */
+int controller_render(struct round *r, struct manifest_set **out);
+
+/* An Application's Git credentials, from the Secret spec.source.secretRef names. */
+struct app_creds {
+	struct gitsrc_auth auth;
+	char *buf[5];
+	char ca_path[4400];
+};
+
+/*
+ * Read them (none when the app names no Secret); a CA goes to a file under
+ * cache_dir. Passwords and keys are registered as secrets for the log. On
+ * failure, returns -1 with a one-line reason in err.
+ */
+int app_creds_load(struct app_creds *cr, struct kube_client *c, const json_t *app, const char *ns,
+                   const char *cache_dir, char *err, size_t errn);
+void app_creds_dispose(struct app_creds *cr);
+
 /* Fetch, load and sync; every problem is logged. Returns r->rc. */
 int controller_round(struct kube_client *c, struct round *r);
 void controller_round_dispose(struct round *r);
@@ -75,6 +100,7 @@ struct apps_opts {
 	int once;                   /* sync every Application once, then exit */
 	const char *http_addr;      /* "HOST:PORT" for /healthz and /hooks/git, or NULL */
 	const char *webhook_secret; /* signs /hooks/git; NULL refuses webhooks */
+	int workers;                /* Applications synced at once (default 4) */
 };
 
 /*

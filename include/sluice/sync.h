@@ -7,6 +7,11 @@
  *    tracking label sluice.dev/app=<app> added.
  * 2. Namespaces and CustomResourceDefinitions go first (the rest cannot be
  *    validated before they exist); the CRDs are waited for until Established.
+ *    Before that, what is live is read with one LIST per kind and namespace
+ *    (by the tracking label). An object whose live copy carries the hash of
+ *    the prepared object (annotation sluice.dev/hash) and still holds every
+ *    value it sets is in sync and skipped from here on: a resync that finds
+ *    nothing to do writes nothing and costs O(kinds) requests, not O(objects).
  * 3. Every other object is validated with a server-side dry-run, all at once.
  *    If any fails (schema, unknown kind, admission), nothing of step 4 or 5
  *    happens and every failure is reported as "path:line: Kind ns/name: the
@@ -23,6 +28,7 @@
 #define SLUICE_SYNC_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "sluice/diag.h"
 #include "sluice/kube.h"
@@ -30,6 +36,8 @@
 
 #define SYNC_LABEL_APP        "sluice.dev/app"
 #define SYNC_ANNOTATION_PRUNE "sluice.dev/prune"
+#define SYNC_ANNOTATION_HASH  "sluice.dev/hash"
+#define SYNC_HASH_BYTES       16
 
 struct sync_opts {
 	const char *app;              /* required: the tracking label's value */
@@ -42,7 +50,9 @@ struct sync_opts {
 
 struct sync_result {
 	json_t *inventory; /* array of "group|Kind|namespace|name" now managed (new reference) */
+	json_t *live;      /* key -> live object, for those listed and not written since */
 	size_t applied;    /* objects applied */
+	size_t unchanged;  /* objects that already matched: not written, not even dry-run */
 	size_t pruned;     /* objects deleted */
 	struct diag errs;  /* every problem, one line each */
 };
@@ -58,6 +68,26 @@ void sync_result_dispose(struct sync_result *r);
  */
 int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest_set *set,
              const struct sync_opts *o);
+
+/*
+ * What sync_run would change, without changing anything: for each object
+ * that is not already in sync, a unified diff (`diff -u`) of the live object
+ * against the result of a server-side dry-run apply; for each object a sync
+ * would prune, its removal. Server bookkeeping (managedFields,
+ * resourceVersion, status, ...) is left out. Returns the number of objects
+ * that differ, or a negative error (problems, with file:line, in errs).
+ */
+int sync_diff(struct kube_client *c, const struct manifest_set *set, const struct sync_opts *o,
+              FILE *out, struct diag *errs);
+
+/* Is rc a failure to reach the API (not a verdict on an object)? */
+int sync_unreachable(int rc);
+
+/* The hex SHA-256 prefix of obj's canonical JSON (keys sorted). */
+int sync_hash(char out[2 * SYNC_HASH_BYTES + 1], const json_t *obj);
+
+/* Does live hold every value want sets (server defaults aside)? 1 or 0. */
+int sync_covers(const json_t *want, const json_t *live);
 
 /*
  * The live object of an inventory key ("group|Kind|namespace|name"), as a new

@@ -1,4 +1,5 @@
 /* sluice get apps, sluice sync APP: Applications through the Kubernetes API. */
+#include <ftw.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,9 +8,12 @@
 #include <unistd.h>
 
 #include "sluice/cli.h"
+#include "sluice/controller.h"
 #include "sluice/error.h"
 #include "sluice/jsonfmt.h"
 #include "sluice/kube.h"
+#include "sluice/log.h"
+#include "sluice/sync.h"
 #include "sluice/yaml.h"
 
 #define APP_API "sluice.dev/v1alpha1"
@@ -217,8 +221,8 @@ int cli_sync(struct cli *c, int argc, char **argv)
 	int npos, rc;
 	struct kube_config *cfg = NULL;
 	struct kube_client *kc = NULL;
-	char ts[32], patch[256];
-	time_t t = time(NULL);
+	char ts[32], stamp[48], patch[256];
+	struct timespec now;
 	struct tm tm;
 
 	if ((rc = parse(c, argc, argv, &k, pos, &npos, sync_usage)) != 0)
@@ -229,10 +233,15 @@ int cli_sync(struct cli *c, int argc, char **argv)
 	}
 	if (connect_cli(c, &k, &cfg, &kc) < 0)
 		return CLI_ERROR;
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* nanoseconds, so that two requests in one second are two requests */
+	snprintf(stamp, sizeof(stamp), "%s.%09ldZ", ts, now.tv_nsec);
+	snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), "Z");
 	snprintf(patch, sizeof(patch),
-	         "{\"metadata\":{\"annotations\":{\"sluice.dev/sync-requested-at\":\"%s\"}}}", ts);
+	         "{\"metadata\":{\"annotations\":{\"sluice.dev/sync-requested-at\":\"%s\"}}}",
+	         stamp);
 	struct kube_ref ref = {APP_API, "Application",
 	                       k.namespace ? k.namespace : kube_client_namespace(kc), pos[0]};
 	if (kube_patch(kc, NULL, &ref, KUBE_PATCH_MERGE, patch, NULL, 0) < 0) {
@@ -247,8 +256,8 @@ int cli_sync(struct cli *c, int argc, char **argv)
 	for (long waited = 0; waited <= k.timeout_s * 10; waited++) {
 		json_t *a = NULL;
 		if (kube_get(kc, &a, &ref) == 0) {
-			const char *last = str(a, "status", "sync", "lastSyncTime");
-			if (strcmp(last, "-") != 0 && strcmp(last, ts) >= 0) {
+			const char *handled = str(a, "status", "lastHandledSyncRequest", NULL);
+			if (strcmp(handled, stamp) == 0) {
 				const char *st = str(a, "status", "sync", "status");
 				fprintf(c->out, "%s at %.12s%s%s\n", st,
 				        str(a, "status", "sync", "revision"),
@@ -267,6 +276,128 @@ int cli_sync(struct cli *c, int argc, char **argv)
 	        k.timeout_s);
 	rc = CLI_ERROR;
 out:
+	kube_client_free(kc);
+	kube_config_free(cfg);
+	return rc;
+}
+
+static const char diff_usage[] =
+    "Usage: sluice diff APP [-n NAMESPACE] [--kubeconfig F] [--context C]\n"
+    "\n"
+    "Show what syncing an Application would change: its source is fetched and\n"
+    "rendered here (with the credentials of its secretRef), each object that is\n"
+    "not already in sync goes through a server-side dry-run apply, and the\n"
+    "result is shown as a unified diff against the live object; objects a sync\n"
+    "would prune are shown removed. Nothing is changed.\n"
+    "Exit status: 0 no difference, 1 differences, 2 error.\n"
+    "\n"
+    "Example:\n"
+    "  sluice diff shop -n team\n";
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+int cli_diff(struct cli *c, int argc, char **argv)
+{
+	struct kopts k;
+	const char *pos[4];
+	int npos, rc;
+	struct kube_config *cfg = NULL;
+	struct kube_client *kc = NULL;
+	json_t *app = NULL;
+	struct app_creds cr;
+	struct round r;
+	struct manifest_set *set = NULL;
+	struct diag errs;
+	char cache[] = "/tmp/sluice-diff-cache-XXXXXX", err[512] = "";
+	FILE *quiet = NULL;
+
+	memset(&cr, 0, sizeof(cr));
+	memset(&r, 0, sizeof(r));
+	diag_init(&errs);
+	if ((rc = parse(c, argc, argv, &k, pos, &npos, diff_usage)) != 0)
+		return rc > 0 ? CLI_OK : CLI_ERROR;
+	if (npos != 1) {
+		fputs(diff_usage, c->err);
+		return CLI_ERROR;
+	}
+	if (connect_cli(c, &k, &cfg, &kc) < 0)
+		return CLI_ERROR;
+	struct kube_ref ref = {APP_API, "Application",
+	                       k.namespace ? k.namespace : kube_client_namespace(kc), pos[0]};
+	if (kube_get(kc, &app, &ref) < 0) {
+		fprintf(c->err, "%s diff: %s\n", c->prog, sluice_error_last());
+		rc = CLI_ERROR;
+		goto out;
+	}
+	if (!mkdtemp(cache)) {
+		fprintf(c->err, "%s diff: cannot make a temporary folder\n", c->prog);
+		cache[0] = '\0';
+		rc = CLI_ERROR;
+		goto out;
+	}
+	/* the render's own problems come back in r.message: keep the log quiet */
+	if ((quiet = fopen("/dev/null", "w")))
+		slog_setup(SLOG_TEXT, SLOG_ERROR, quiet);
+	const char *dest = str(app, "spec", "destination", "namespace");
+	r.app = pos[0];
+	r.url = json_string_value(
+	    json_object_get(json_object_get(json_object_get(app, "spec"), "source"), "repoURL"));
+	r.revision = json_string_value(
+	    json_object_get(json_object_get(json_object_get(app, "spec"), "source"), "revision"));
+	r.path = json_string_value(
+	    json_object_get(json_object_get(json_object_get(app, "spec"), "source"), "path"));
+	r.namespace = strcmp(dest, "-") ? dest : ref.namespace;
+	r.cache_dir = cache;
+	if (!r.url) {
+		fprintf(c->err, "%s diff: %s/%s has no spec.source.repoURL\n", c->prog,
+		        ref.namespace, pos[0]);
+		rc = CLI_ERROR;
+		goto out;
+	}
+	if (app_creds_load(&cr, kc, app, ref.namespace, cache, err, sizeof(err)) < 0) {
+		fprintf(c->err, "%s diff: %s\n", c->prog, err);
+		rc = CLI_ERROR;
+		goto out;
+	}
+	r.auth = &cr.auth;
+	if (controller_render(&r, &set) < 0) {
+		fprintf(c->err, "%s diff: %s\n", c->prog, r.message);
+		rc = CLI_ERROR;
+		goto out;
+	}
+	const json_t *prune =
+	    json_object_get(json_object_get(json_object_get(app, "spec"), "syncPolicy"), "prune");
+	struct sync_opts so = {
+	    pos[0], r.namespace, !json_is_false(prune),
+	    0,      60000,       json_object_get(json_object_get(app, "status"), "inventory")};
+	rc = sync_diff(kc, set, &so, c->out, &errs);
+	if (rc < 0) {
+		for (size_t i = 0; i < errs.count; i++)
+			fprintf(c->err, "%s diff: %s\n", c->prog, errs.msgs[i]);
+		if (!errs.count)
+			fprintf(c->err, "%s diff: %s\n", c->prog, sluice_error_last());
+		rc = CLI_ERROR;
+	} else {
+		rc = rc > 0 ? CLI_INVALID : CLI_OK;
+	}
+out:
+	manifest_set_free(set);
+	diag_dispose(&errs);
+	app_creds_dispose(&cr);
+	if (cache[0])
+		nftw(cache, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (quiet) {
+		slog_setup(SLOG_TEXT, SLOG_INFO, stderr);
+		fclose(quiet);
+	}
+	json_decref(app);
 	kube_client_free(kc);
 	kube_config_free(cfg);
 	return rc;

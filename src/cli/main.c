@@ -14,12 +14,13 @@ static const char usage[] =
     "Commands:\n"
     "  get apps [-n NS|-A] [-o wide|json|yaml]   list Applications: sync, health, revision\n"
     "  sync APP [-n NS] [--wait]   ask sluiced to sync an Application now\n"
+    "  diff APP [-n NS]            what a sync would change (exit 0 none, 1 some, 2 error)\n"
     "  render DIR [-o yaml|json]   load and validate the manifests under DIR and print them\n"
     "  version                     print the version and the libraries in use\n"
     "  help                        print this help\n"
     "\n"
     "Options:\n"
-    "  --kubeconfig FILE, --context NAME, -n NAMESPACE, -A   as kubectl's (get, sync)\n"
+    "  --kubeconfig FILE, --context NAME, -n NAMESPACE, -A   as kubectl's (get, sync, diff)\n"
     "  --log-level LEVEL   error, warn, info or debug (also SLUICE_LOG_LEVEL)\n"
     "  -h, --help          print this help\n"
     "  --version           print the version\n"
@@ -33,10 +34,8 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-    {"get", cli_get},
-    {"render", cli_render},
-    {"sync", cli_sync},
-    {"version", cli_version},
+    {"get", cli_get},   {"diff", cli_diff},       {"render", cli_render},
+    {"sync", cli_sync}, {"version", cli_version},
 };
 
 int cli_run(struct cli *c, int argc, char **argv)

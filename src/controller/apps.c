@@ -82,72 +82,14 @@ static long interval_of(const json_t *app)
 	return v;
 }
 
-struct creds {
-	struct gitsrc_auth auth;
-	char *buf[5];
-	char ca_path[4400];
-};
-
-static void creds_dispose(struct creds *cr)
-{
-	for (int i = 0; i < 5; i++)
-		free(cr->buf[i]);
-	if (cr->ca_path[0])
-		unlink(cr->ca_path);
-	memset(cr, 0, sizeof(*cr));
-}
-
-/* Credentials from the Secret named by spec.source.secretRef. */
-static int load_creds(struct creds *cr, struct kube_client *c, const json_t *app, const char *ns,
-                      const char *cache_dir, char *err, size_t errn)
-{
-	static const char *const keys[] = {"username", "password", "sshPrivateKey", "knownHosts",
-	                                   "caCert"};
-	const char *name;
-	json_t *secret = NULL;
-
-	memset(cr, 0, sizeof(*cr));
-	name = json_string_value(json_object_get(
-	    json_object_get(json_object_get(json_object_get(app, "spec"), "source"), "secretRef"),
-	    "name"));
-	if (!name)
-		return 0;
-	struct kube_ref ref = {"v1", "Secret", ns, name};
-	if (kube_get(c, &secret, &ref) < 0) {
-		snprintf(err, errn, "secret %s/%s: %s", ns, name, sluice_error_last());
-		return -1;
-	}
-	for (int i = 0; i < 5; i++) {
-		const char *b64 =
-		    json_string_value(json_object_get(json_object_get(secret, "data"), keys[i]));
-		size_t n = 0;
-		if (b64 && base64_decode(&cr->buf[i], &n, b64, strlen(b64), 0) == 0)
-			slog_add_secret(i == 1 || i == 2 ? cr->buf[i] : NULL);
-	}
-	json_decref(secret);
-	cr->auth.username = cr->buf[0];
-	cr->auth.password = cr->buf[1];
-	cr->auth.ssh_private_key = cr->buf[2];
-	cr->auth.ssh_known_hosts = cr->buf[3];
-	if (cr->buf[4]) {
-		snprintf(cr->ca_path, sizeof(cr->ca_path), "%s/ca-%s-%s.pem", cache_dir, ns, name);
-		FILE *f = fopen(cr->ca_path, "w");
-		if (f) {
-			fputs(cr->buf[4], f);
-			fclose(f);
-			cr->auth.ca_file = cr->ca_path;
-		}
-	}
-	return 0;
-}
-
 #define RESOURCES_MAX 500
 
 /*
  * Health of what the app manages: each object's, in status.resources (at
  * most RESOURCES_MAX), and the app's, its worst object's.
  */
-static json_t *assess(struct kube_client *c, const json_t *inventory, json_t **health)
+static json_t *assess(struct kube_client *c, const json_t *inventory, const json_t *known,
+                      json_t **health)
 {
 	json_t *list = json_array(), *v;
 	enum health worst = HEALTH_HEALTHY;
@@ -162,7 +104,11 @@ static json_t *assess(struct kube_client *c, const json_t *inventory, json_t **h
 		enum health h;
 		if (!key)
 			continue;
-		int rc = sync_get_live(c, key, &live, NULL, 0);
+		int rc = 0;
+		if ((live = json_object_get(known, key)))
+			json_incref(live); /* listed by the sync, unchanged since */
+		else
+			rc = sync_get_live(c, key, &live, NULL, 0);
 		h = rc == 0 ? health_of(live, msg, sizeof(msg)) : HEALTH_MISSING;
 		if (rc < 0)
 			snprintf(msg, sizeof(msg), "%s",
@@ -192,6 +138,12 @@ static json_t *assess(struct kube_client *c, const json_t *inventory, json_t **h
 	return list;
 }
 
+/*
+ * The status after a round. A round that changed nothing (same revision and
+ * result, nothing applied or pruned, same health) leaves the status as it was
+ * and writes nothing: lastSyncTime is the last sync that did something or
+ * changed its outcome, and history grows only then.
+ */
 static int write_status(struct kube_client *c, const json_t *app, const struct round *r,
                         const char *cred_err)
 {
@@ -205,15 +157,27 @@ static int write_status(struct kube_client *c, const json_t *app, const struct r
 	const char *message = cred_err ? cred_err : r->rc == 0 ? "" : r->message;
 	const char *old_rev = path_str(old, "sync", "revision", NULL);
 	const char *revision = r->fetched ? r->git.commit : old_rev ? old_rev : "";
+	const char *ready = r->rc == 0 && !cred_err ? "True" : "False";
+	const char *request;
+	const json_t *newest = json_array_get(json_object_get(old, "history"), 0);
+	const json_t *old_ready = json_array_get(json_object_get(old, "conditions"), 0);
 	json_t *history = json_array(), *st;
-	int rc;
+	int rc, changed;
 
+	request = json_string_value(
+	    json_object_get(json_object_get(meta, "annotations"), "sluice.dev/sync-requested-at"));
+	changed =
+	    !newest || r->applied || r->pruned ||
+	    strcmp(path_str(newest, "revision", NULL, NULL) ?: "", r->fetched ? revision : "") ||
+	    strcmp(path_str(newest, "result", NULL, NULL) ?: "", result) ||
+	    strcmp(path_str(newest, "message", NULL, NULL) ?: "", message);
 	now_rfc3339(ts, sizeof(ts));
 	snprintf(dur, sizeof(dur), "%.3fs", r->seconds);
-	json_array_append_new(history,
-	                      json_pack("{s:s, s:s, s:s, s:s, s:s}", "revision",
-	                                r->fetched ? r->git.commit : "", "time", ts, "result",
-	                                result, "duration", dur, "message", message));
+	if (changed)
+		json_array_append_new(history, json_pack("{s:s, s:s, s:s, s:s, s:s}", "revision",
+		                                         r->fetched ? r->git.commit : "", "time",
+		                                         ts, "result", result, "duration", dur,
+		                                         "message", message));
 	size_t i;
 	json_t *h;
 	json_array_foreach(json_object_get(old, "history"), i, h)
@@ -222,23 +186,37 @@ static int write_status(struct kube_client *c, const json_t *app, const struct r
 			break;
 		json_array_append(history, h);
 	}
+	const char *last = changed ? ts : path_str(old, "sync", "lastSyncTime", NULL);
+	const char *since = ts;
+	if (strcmp(path_str(old_ready, "status", NULL, NULL) ?: "", ready) == 0 &&
+	    path_str(old_ready, "lastTransitionTime", NULL, NULL))
+		since = path_str(old_ready, "lastTransitionTime", NULL, NULL);
 	st = json_pack("{s:I, s:{s:s, s:s, s:s, s:s, s:s}, s:[{s:s, s:s, s:s, s:s, s:s}], s:o}",
 	               "observedGeneration",
 	               json_integer_value(json_object_get(meta, "generation")), "sync", "status",
-	               result, "revision", revision, "subject", r->fetched ? r->git.subject : "",
-	               "lastSyncTime", ts, "message", message, "conditions", "type", "Ready",
-	               "status", r->rc == 0 && !cred_err ? "True" : "False", "reason",
+	               result, "revision", revision, "subject",
+	               r->fetched ? r->git.subject : path_str(old, "sync", "subject", NULL) ?: "",
+	               "lastSyncTime", last ? last : ts, "message", message, "conditions", "type",
+	               "Ready", "status", ready, "reason",
 	               r->rc == 0 && !cred_err ? "Synced" : "SyncFailed", "message", message,
-	               "lastTransitionTime", ts, "history", history);
+	               "lastTransitionTime", since, "history", history);
 	if (!st)
 		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+	if (request)
+		json_object_set_new(st, "lastHandledSyncRequest", json_string(request));
 	if (r->inventory)
 		json_object_set(st, "inventory", r->inventory);
-	const json_t *inv = r->inventory ? r->inventory : json_object_get(old, "inventory");
+	else if (json_object_get(old, "inventory"))
+		json_object_set(st, "inventory", json_object_get(old, "inventory"));
+	const json_t *inv = json_object_get(st, "inventory");
 	if (inv) {
 		json_t *health = NULL;
-		json_object_set_new(st, "resources", assess(c, inv, &health));
+		json_object_set_new(st, "resources", assess(c, inv, r->live, &health));
 		json_object_set_new(st, "health", health);
+	}
+	if (old && json_equal(st, (json_t *)old)) {
+		json_decref(st);
+		return 0; /* nothing to say that the status does not already say */
 	}
 	json_t *body = json_pack("{s:o}", "status", st);
 	rc = jsonfmt_dump(&patch, body, JSONFMT_COMPACT);
@@ -296,6 +274,8 @@ static void record_event(struct kube_client *c, const json_t *app, const struct 
 
 struct tracked {
 	char requested[40]; /* the last sluice.dev/sync-requested-at acted on */
+	int forced;         /* a person asked: sync even what selfHeal would skip */
+	int busy;           /* queued or syncing in a worker (under the pool's lock) */
 	double next_due;
 	json_int_t generation;
 	int failures;
@@ -310,7 +290,7 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 	const char *name = json_string_value(json_object_get(meta, "name"));
 	const char *dest = path_str(app, "spec", "destination", "namespace");
 	char key[600], cred_err[512] = "";
-	struct creds cr;
+	struct app_creds cr;
 	struct round r;
 	long interval = interval_of(app);
 
@@ -327,9 +307,9 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 	r.prune = path_bool(json_object_get(app, "spec"), "syncPolicy", "prune", 1);
 	json_int_t gen = json_integer_value(json_object_get(meta, "generation"));
 	if (!path_bool(json_object_get(app, "spec"), "syncPolicy", "selfHeal", 1) &&
-	    t->generation == gen && t->last_commit[0])
+	    t->generation == gen && t->last_commit[0] && !t->forced)
 		r.skip_revision = t->last_commit;
-	if (load_creds(&cr, c, app, ns, o->cache_dir, cred_err, sizeof(cred_err)) < 0) {
+	if (app_creds_load(&cr, c, app, ns, o->cache_dir, cred_err, sizeof(cred_err)) < 0) {
 		slog(SLOG_ERROR, cred_err, "app", name, "namespace", ns, NULL);
 		r.rc = SLUICE_EAUTH;
 	} else {
@@ -341,6 +321,7 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 		slog(SLOG_ERROR, "cannot write the Application's status", "app", name, "namespace",
 		     ns, "error", sluice_error_last(), NULL);
 	t->generation = gen;
+	t->forced = 0;
 	if (r.rc == 0) {
 		t->failures = 0;
 		if (r.fetched)
@@ -354,7 +335,7 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 		t->next_due = mono() + (back < interval ? back : (double)interval);
 	}
 	controller_round_dispose(&r);
-	creds_dispose(&cr);
+	app_creds_dispose(&cr);
 }
 
 struct watch_state {
@@ -398,6 +379,103 @@ static void on_app(void *ud, enum kube_event type, json_t *obj)
 		ws->synced = 1;
 }
 
+/*
+ * Workers: many Applications sync at once, each on its own client, and an
+ * Application is never synced by two workers at a time (busy is set while it
+ * is queued or running, and the loop leaves a busy Application alone).
+ */
+struct job {
+	json_t *app;
+	struct tracked *t;
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t ready;
+	struct job *q;
+	size_t head, count, cap;
+	size_t running;
+	int closing;
+	const struct kube_config *cfg;
+	const struct apps_opts *o;
+};
+
+static void *worker(void *arg)
+{
+	struct pool *p = arg;
+	struct kube_client *c = NULL;
+
+	if (kube_client_new(&c, p->cfg, NULL) < 0)
+		slog(SLOG_ERROR, "worker: no client", "error", sluice_error_last(), NULL);
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->count && !p->closing)
+			pthread_cond_wait(&p->ready, &p->lock);
+		if (!p->count)
+			break;
+		struct job j = p->q[p->head];
+		p->head = (p->head + 1) % p->cap;
+		p->count--;
+		p->running++;
+		pthread_mutex_unlock(&p->lock);
+		if (c)
+			sync_app(c, j.app, j.t, p->o);
+		json_decref(j.app);
+		pthread_mutex_lock(&p->lock);
+		j.t->busy = 0;
+		p->running--;
+		pthread_cond_broadcast(&p->ready);
+	}
+	pthread_mutex_unlock(&p->lock);
+	kube_client_free(c);
+	return NULL;
+}
+
+/* Queue one sync of app (a new reference is taken). 0, or -1 out of memory. */
+static int submit(struct pool *p, const json_t *app, struct tracked *t)
+{
+	int rc = 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->count == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 16;
+		struct job *q = malloc(cap * sizeof(*q));
+		if (!q) {
+			rc = -1;
+			goto out;
+		}
+		for (size_t i = 0; i < p->count; i++)
+			q[i] = p->q[(p->head + i) % p->cap];
+		free(p->q);
+		p->q = q;
+		p->head = 0;
+		p->cap = cap;
+	}
+	p->q[(p->head + p->count) % p->cap] = (struct job){json_deep_copy(app), t};
+	p->count++;
+	t->busy = 1;
+	pthread_cond_signal(&p->ready);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static int is_busy(struct pool *p, const struct tracked *t)
+{
+	pthread_mutex_lock(&p->lock);
+	int busy = t->busy;
+	pthread_mutex_unlock(&p->lock);
+	return busy;
+}
+
+/* Wait until nothing is queued or running. */
+static void drain(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->count || p->running)
+		pthread_cond_wait(&p->ready, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
 int controller_run_apps(const struct apps_opts *o)
 {
 	struct kube_config *cfg = NULL;
@@ -407,11 +485,17 @@ int controller_run_apps(const struct apps_opts *o)
 	struct kube_ref ref = {"sluice.dev/v1alpha1", "Application",
 	                       o->namespace ? o->namespace : "", NULL};
 	json_t *tracked = json_object(); /* "ns/name" -> index into slots */
-	struct tracked *slots = NULL;
+	struct tracked **slots = NULL;
 	struct http_server *http = NULL;
 	size_t nslots = 0;
-	int rc, worst = 0;
+	int rc, worst = 0, nworkers = o->workers > 0 ? o->workers : 4;
+	pthread_t *threads = NULL;
+	struct pool pool;
 
+	memset(&pool, 0, sizeof(pool));
+	pthread_mutex_init(&pool.lock, NULL);
+	pthread_cond_init(&pool.ready, NULL);
+	pool.o = o;
 	json_decref(take_pushed());
 	if (o->http_addr) {
 		if (http_server_start(&http, o->http_addr, o->webhook_secret, on_push, NULL) < 0) {
@@ -434,35 +518,56 @@ int controller_run_apps(const struct apps_opts *o)
 		http_server_stop(http);
 		return 2;
 	}
+	pool.cfg = cfg;
+	threads = calloc((size_t)nworkers, sizeof(*threads));
+	for (int i = 0; threads && i < nworkers; i++)
+		if (pthread_create(&threads[i], NULL, worker, &pool) != 0)
+			nworkers = i;
+	if (!threads || nworkers == 0) {
+		slog(SLOG_ERROR, "cannot start the sync workers", NULL);
+		free(threads);
+		kube_watch_stop(w);
+		kube_client_free(c);
+		kube_config_free(cfg);
+		json_decref(tracked);
+		http_server_stop(http);
+		return 2;
+	}
 	controller_signals(on_term);
+	char nw[16];
+	snprintf(nw, sizeof(nw), "%d", nworkers);
 	slog(SLOG_INFO, "watching Applications", "namespace",
-	     o->namespace && *o->namespace ? o->namespace : "(all)", NULL);
+	     o->namespace && *o->namespace ? o->namespace : "(all)", "workers", nw, NULL);
 	while (!stopping) {
 		kube_client_run(c, 100);
 		if (!ws.synced)
 			continue;
 		json_t *push = take_pushed();
-		/* copy the keys: syncing runs the client, which may change the store */
-		json_t *apps = json_deep_copy(kube_watch_store(w));
 		const char *k;
 		json_t *app;
-		json_object_foreach(apps, k, app)
+		json_object_foreach((json_t *)kube_watch_store(w), k, app)
 		{
 			if (stopping)
 				break;
 			json_t *slot = json_object_get(tracked, k);
 			if (!slot) {
-				struct tracked *ns2 = realloc(slots, (nslots + 1) * sizeof(*ns2));
-				if (!ns2)
+				struct tracked **ns2 = realloc(slots, (nslots + 1) * sizeof(*ns2));
+				struct tracked *t1 = calloc(1, sizeof(*t1));
+				if (ns2)
+					slots = ns2;
+				if (!ns2 || !t1) {
+					free(t1);
 					break;
-				slots = ns2;
-				memset(&slots[nslots], 0, sizeof(slots[nslots]));
-				slots[nslots].generation = -1;
+				}
+				t1->generation = -1;
+				slots[nslots] = t1;
 				json_object_set_new(tracked, k, json_integer((json_int_t)nslots));
 				slot = json_object_get(tracked, k);
 				nslots++;
 			}
-			struct tracked *t = &slots[json_integer_value(slot)];
+			struct tracked *t = slots[json_integer_value(slot)];
+			if (is_busy(&pool, t))
+				continue; /* a worker has it; the next pass looks again */
 			json_int_t gen = json_integer_value(
 			    json_object_get(json_object_get(app, "metadata"), "generation"));
 			if (path_bool(json_object_get(app, "spec"), "syncPolicy", "suspend", 0))
@@ -479,20 +584,37 @@ int controller_run_apps(const struct apps_opts *o)
 			    "sluice.dev/sync-requested-at"));
 			if (req && strcmp(req, t->requested) != 0) {
 				snprintf(t->requested, sizeof(t->requested), "%s", req);
-				if (t->generation != -1)
+				if (t->generation != -1) {
 					t->next_due = 0; /* `sluice sync`: now */
+					t->forced = 1;
+				}
 			}
-			if (o->once || gen != t->generation || mono() >= t->next_due) {
-				sync_app(c, app, t, o);
-				if (t->failures && !worst)
-					worst = 1;
-			}
+			if (o->once || gen != t->generation || mono() >= t->next_due)
+				submit(&pool, app, t);
 		}
-		json_decref(apps);
 		json_decref(push);
-		if (o->once)
+		if (o->once) {
+			drain(&pool);
 			break;
+		}
 	}
+	pthread_mutex_lock(&pool.lock);
+	pool.closing = 1;
+	pthread_cond_broadcast(&pool.ready);
+	pthread_mutex_unlock(&pool.lock);
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	for (size_t i = 0; i < nslots; i++) {
+		if (slots[i]->failures)
+			worst = 1;
+		free(slots[i]);
+	}
+	for (size_t i = 0; i < pool.count; i++)
+		json_decref(pool.q[(pool.head + i) % pool.cap].app);
+	free(pool.q);
+	pthread_mutex_destroy(&pool.lock);
+	pthread_cond_destroy(&pool.ready);
 	http_server_stop(http);
 	kube_watch_stop(w);
 	kube_client_free(c);

@@ -22,6 +22,7 @@ static const char usage[] =
     "  --http-addr HOST:PORT  serve /healthz and the push webhook /hooks/git\n"
     "  --webhook-secret-file F  the secret that signs webhooks (also\n"
     "                       SLUICE_WEBHOOK_SECRET_FILE); without one, webhooks are refused\n"
+    "  --concurrency N      Applications synced at once, each one serially (default 4)\n"
     "  --cache-dir, --kubeconfig as below\n"
     "\n"
     "Single-app mode (one repository, no Application resource):\n"
@@ -92,6 +93,7 @@ int controller_main(int argc, char **argv)
 	    {"watch-namespace", required_argument, NULL, 'W'},
 	    {"http-addr", required_argument, NULL, 'H'},
 	    {"webhook-secret-file", required_argument, NULL, 'S'},
+	    {"concurrency", required_argument, NULL, 'j'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-format", required_argument, NULL, 'f'},
 	    {"version", no_argument, NULL, 'V'},
@@ -107,6 +109,7 @@ int controller_main(int argc, char **argv)
 	const char *watch_ns = NULL, *http_addr = NULL, *secret_file = NULL;
 	char secret[4096] = "";
 	int opt;
+	long workers = 4;
 
 	slog_setup(fmt, level, stderr);
 	if (slog_setup_from_env() < 0) {
@@ -136,6 +139,14 @@ int controller_main(int argc, char **argv)
 		case 'W': watch_ns = optarg; break;
 		case 'H': http_addr = optarg; break;
 		case 'S': secret_file = optarg; break;
+		case 'j':
+			workers = strtol(optarg, NULL, 10);
+			if (workers < 1 || workers > 64) {
+				fprintf(stderr,
+				        "sluiced: --concurrency wants a number from 1 to 64\n");
+				return 2;
+			}
+			break;
 		case 'l':
 			if (slog_level_parse(&level, optarg) < 0)
 				goto bad;
@@ -191,7 +202,8 @@ int controller_main(int argc, char **argv)
 		secret[strcspn(secret, "\r\n")] = '\0';
 	}
 	struct apps_opts ao = {so.cache_dir, so.kubeconfig, watch_ns,
-	                       so.once,      http_addr,     secret[0] ? secret : NULL};
+	                       so.once,      http_addr,     secret[0] ? secret : NULL,
+	                       (int)workers};
 	return controller_run_apps(&ao);
 bad:
 	fprintf(stderr, "sluiced: %s\n", sluice_error_last());

@@ -19,6 +19,14 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU time of the calling thread, in ms (a round runs on one thread). */
+static double thread_cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static void problem(struct round *r, const char *msg)
 {
 	if (!r->problems++)
@@ -26,17 +34,16 @@ static void problem(struct round *r, const char *msg)
 	slog(SLOG_ERROR, msg, "app", r->app, "revision", r->git.commit, NULL);
 }
 
-int controller_round(struct kube_client *c, struct round *r)
+int controller_render(struct round *r, struct manifest_set **out)
 {
 	struct gitsrc_opts go;
 	struct manifest_set *set = NULL;
-	struct sync_result sr;
 	struct diag errs;
-	char dest[4096], root[4400], count[32], pruned[32];
+	char dest[4096], root[4400];
 	const char *path = r->path && *r->path ? r->path : ".";
-	double t0 = mono();
 	int rc;
 
+	*out = NULL;
 	memset(&go, 0, sizeof(go));
 	go.url = r->url;
 	go.revision = r->revision;
@@ -47,13 +54,12 @@ int controller_round(struct kube_client *c, struct round *r)
 		problem(r, sluice_error_last());
 		slog(SLOG_ERROR, "git fetch failed; the last good revision stays live", "app",
 		     r->app, NULL);
-		goto out;
+		return rc;
 	}
 	r->fetched = 1;
 	if (r->skip_revision && strcmp(r->skip_revision, r->git.commit) == 0) {
 		r->skipped = 1;
-		rc = 0;
-		goto out;
+		return 0;
 	}
 	snprintf(root, sizeof(root), "%s/%s", dest, path);
 	diag_init(&errs);
@@ -68,10 +74,26 @@ int controller_round(struct kube_client *c, struct round *r)
 			problem(r, sluice_error_last());
 		slog(SLOG_ERROR, "sync failed: invalid manifests, nothing applied", "app", r->app,
 		     "revision", r->git.commit, NULL);
-		diag_dispose(&errs);
-		goto out;
+		manifest_set_free(set);
+		set = NULL;
 	}
 	diag_dispose(&errs);
+	*out = set;
+	return rc;
+}
+
+int controller_round(struct kube_client *c, struct round *r)
+{
+	struct manifest_set *set = NULL;
+	struct sync_result sr;
+	char count[32], pruned[32], same[32];
+	double t0 = mono(), cpu0 = thread_cpu_ms();
+	unsigned long req0 = kube_client_requests(c);
+	char reqs[32], cpu[32], wall[32];
+	int rc;
+
+	if ((rc = controller_render(r, &set)) < 0 || r->skipped)
+		goto out;
 	struct sync_opts so = {r->app, r->namespace, r->prune, 0, 60000, r->prev_inventory};
 	sync_result_init(&sr);
 	rc = sync_run(&sr, c, set, &so);
@@ -79,13 +101,19 @@ int controller_round(struct kube_client *c, struct round *r)
 		problem(r, sr.errs.msgs[i]);
 	if (rc == 0 || rc != SLUICE_EINVALID)
 		r->inventory = json_incref(sr.inventory);
+	r->live = json_incref(sr.live);
 	r->applied = sr.applied;
 	r->pruned = sr.pruned;
 	snprintf(count, sizeof(count), "%zu", sr.applied);
 	snprintf(pruned, sizeof(pruned), "%zu", sr.pruned);
+	snprintf(same, sizeof(same), "%zu", sr.unchanged);
+	snprintf(reqs, sizeof(reqs), "%lu", kube_client_requests(c) - req0);
+	snprintf(cpu, sizeof(cpu), "%.1f", thread_cpu_ms() - cpu0);
+	snprintf(wall, sizeof(wall), "%.1f", (mono() - t0) * 1e3);
 	if (rc == 0)
 		slog(SLOG_INFO, "synced", "app", r->app, "revision", r->git.commit, "subject",
-		     r->git.subject, "applied", count, "pruned", pruned, NULL);
+		     r->git.subject, "applied", count, "unchanged", same, "pruned", pruned,
+		     "api_requests", reqs, "cpu_ms", cpu, "wall_ms", wall, NULL);
 	else
 		slog(SLOG_ERROR,
 		     rc == SLUICE_EINVALID ? "sync failed: validation, nothing applied"
@@ -104,7 +132,9 @@ void controller_round_dispose(struct round *r)
 	if (!r)
 		return;
 	json_decref(r->inventory);
+	json_decref(r->live);
 	r->inventory = NULL;
+	r->live = NULL;
 }
 
 int controller_connect(struct kube_config **cfg, struct kube_client **c, const char *kubeconfig)

@@ -2,7 +2,7 @@
  * Single-app mode: sluiced --repo URL --path P watches one repository without
  * the Application resource. Each round fetches the revision, loads the
  * manifests under the path and syncs them (validate, apply in order, prune);
- * re-applying every round also heals drift. The inventory of what the app
+ * each round also heals drift, writing only what differs. The inventory of what the app
  * manages is kept in a ConfigMap, sluice-inventory-APP, in the app's
  * namespace, so that prune survives restarts.
  */
@@ -47,7 +47,8 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-static json_t *load_inventory(struct kube_client *c, const struct single_opts *o)
+static json_t *load_inventory(struct kube_client *c, const struct single_opts *o, char *rev,
+                              size_t revn, int *rc)
 {
 	char name[300];
 	json_t *cm = NULL, *inv = NULL;
@@ -55,12 +56,17 @@ static json_t *load_inventory(struct kube_client *c, const struct single_opts *o
 
 	snprintf(name, sizeof(name), "sluice-inventory-%s", o->app);
 	struct kube_ref ref = {"v1", "ConfigMap", o->namespace, name};
-	if (kube_get(c, &cm, &ref) < 0)
+	if ((*rc = kube_get(c, &cm, &ref)) < 0) {
+		if (*rc == SLUICE_ENOTFOUND)
+			*rc = 0; /* the first sync */
 		return NULL;
+	}
 	const char *text =
 	    json_string_value(json_object_get(json_object_get(cm, "data"), "inventory"));
 	if (text)
 		inv = json_loads(text, 0, &err);
+	snprintf(rev, revn, "%s",
+	         json_string_value(json_object_get(json_object_get(cm, "data"), "revision")) ?: "");
 	json_decref(cm);
 	if (!json_is_array(inv)) {
 		json_decref(inv);
@@ -95,7 +101,16 @@ static int round_once(struct kube_client *c, const struct single_opts *o,
                       const struct gitsrc_auth *auth)
 {
 	struct round r;
-	json_t *prev = load_inventory(c, o);
+	char rev[64] = "";
+	int rc = 0;
+	json_t *prev = load_inventory(c, o, rev, sizeof(rev), &rc);
+
+	if (rc < 0) {
+		/* without the inventory, prune would forget what it manages: wait */
+		slog(SLOG_ERROR, "cannot read the inventory; nothing synced this round", "app",
+		     o->app, "error", sluice_error_last(), NULL);
+		return rc;
+	}
 
 	memset(&r, 0, sizeof(r));
 	r.app = o->app;
@@ -108,7 +123,9 @@ static int round_once(struct kube_client *c, const struct single_opts *o,
 	r.prev_inventory = prev;
 	r.prune = 1;
 	controller_round(c, &r);
-	if (r.inventory && save_inventory(c, o, r.inventory, r.git.commit) < 0)
+	if (r.inventory &&
+	    !(prev && json_equal(prev, r.inventory) && strcmp(rev, r.git.commit) == 0) &&
+	    save_inventory(c, o, r.inventory, r.git.commit) < 0)
 		slog(SLOG_ERROR, "cannot save the inventory", "app", o->app, "error",
 		     sluice_error_last(), NULL);
 	controller_round_dispose(&r);
@@ -122,7 +139,7 @@ int controller_run_single(const struct single_opts *o)
 	struct kube_client *c = NULL;
 	struct gitsrc_auth auth;
 	char *key = NULL, *kh = NULL;
-	int rc;
+	int rc, failures = 0;
 
 	memset(&auth, 0, sizeof(auth));
 	auth.username = getenv("SLUICE_GIT_USERNAME");
@@ -155,7 +172,14 @@ int controller_run_single(const struct single_opts *o)
 		rc = round_once(c, o, &auth);
 		if (o->once)
 			break;
-		for (long s = 0; s < o->interval_s * 10 && !stopping; s++)
+		/* after a failure, retry sooner: 5 s, doubling, never later than the interval */
+		failures = rc < 0 ? failures + 1 : 0;
+		long wait_s = o->interval_s, back = 5;
+		for (int k = 1; k < failures && back < wait_s; k++)
+			back *= 2;
+		if (failures && back < wait_s)
+			wait_s = back;
+		for (long s = 0; s < wait_s * 10 && !stopping; s++)
 			usleep(100000);
 	} while (!stopping);
 	kube_client_free(c);

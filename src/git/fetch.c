@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -373,6 +374,15 @@ static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, st
 		return;
 	}
 	mirror_path(path, sizeof(path), o->cache_dir, o->url);
+	/* Applications of one repository share its mirror: one fetch at a time
+	 * (the lock goes with this child process) */
+	char lock[4200];
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX) < 0) {
+		report_err(fd, SLUICE_EIO, "cannot lock the cache: %s", strerror(errno));
+		return;
+	}
 	if (git_repository_open_bare(&repo, path) < 0 && git_repository_init(&repo, path, 1) < 0) {
 		report_err(fd, SLUICE_EIO, "cannot open the cache: %s", giterr());
 		return;

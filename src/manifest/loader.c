@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lines.h"
 #include "sluice/error.h"
 #include "sluice/manifest.h"
 #include "sluice/yaml.h"
@@ -54,6 +55,9 @@ void manifest_set_free(struct manifest_set *s)
 		obj_dispose(&s->objs[i]);
 	free(s->objs);
 	json_decref(s->index);
+	for (size_t i = 0; i < s->ntexts; i++)
+		free(s->texts[i]);
+	free(s->texts);
 	free(s);
 }
 
@@ -217,22 +221,76 @@ static int is_list(const json_t *v)
 	       json_is_array(json_object_get(v, "items"));
 }
 
-int manifest_load_buffer(struct manifest_set *set, const char *data, size_t len, const char *path,
-                         struct diag *errs)
+/*
+ * Keep a file's bytes in the set: `own` when not NULL (an allocation holding
+ * `data`, which this takes), else a copy. *text is what the set keeps.
+ */
+static int keep_text(struct manifest_set *set, char **text, const char *data, size_t len,
+                     char **own)
+{
+	*text = NULL;
+	if (set->ntexts == set->texts_cap) {
+		size_t ncap = set->texts_cap ? set->texts_cap * 2 : 16;
+		char **nt = realloc(set->texts, ncap * sizeof(*nt));
+		if (!nt)
+			return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+		set->texts = nt;
+		set->texts_cap = ncap;
+	}
+	if (*own) {
+		*text = *own;
+		*own = NULL;
+	} else if ((*text = malloc(len + 1)) != NULL) {
+		memcpy(*text, data, len);
+		(*text)[len] = '\0';
+	} else {
+		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+	}
+	set->texts[set->ntexts++] = *text;
+	return 0;
+}
+
+/* Point the object just added at its document in `text`. */
+static void set_doc(struct manifest_set *set, const char *text, const struct lines_doc *d,
+                    long item)
+{
+	struct manifest_obj *o = &set->objs[set->count - 1];
+
+	o->doc = text + d->off;
+	o->doc_len = d->len;
+	o->doc_line = d->line_base;
+	o->doc_item = item;
+}
+
+/*
+ * manifest_load_buffer(), taking `own` on every path: NULL, or the
+ * allocation holding `data`, which the set may keep instead of a copy.
+ */
+static int load_buffer(struct manifest_set *set, const char *data, size_t len, const char *path,
+                       struct diag *errs, char *own)
 {
 	struct yaml_stream *ys = NULL;
-	size_t before = diag_total(errs);
+	struct lines_doc *docs = NULL;
+	size_t ndocs = 0, first = set->count, before = diag_total(errs);
+	char *text = NULL;
 	int rc;
 
 	rc = yaml_stream_parse(&ys, data, len, path);
 	if (rc == SLUICE_ENOMEM)
-		return rc;
+		goto out;
 	if (rc < 0) {
 		diag_add(errs, "%s", sluice_error_last());
-		return SLUICE_EINVALID;
+		rc = SLUICE_EINVALID;
+		goto out;
 	}
 	set->files++;
 	set->bytes += len;
+	/* Field lines are read from the text when asked, not now: keep it. */
+	if ((rc = lines_split(&docs, &ndocs, data, len)) < 0)
+		goto out;
+	if (ndocs && ndocs == yaml_stream_count(ys) &&
+	    (rc = keep_text(set, &text, data, len, &own)) < 0)
+		goto out;
 	for (size_t i = 0; i < yaml_stream_count(ys); i++) {
 		json_t *doc = yaml_stream_doc(ys, i);
 		unsigned line = line_or(ys, doc, yaml_stream_doc_line(ys, i));
@@ -246,19 +304,35 @@ int manifest_load_buffer(struct manifest_set *set, const char *data, size_t len,
 				if (json_is_null(it))
 					continue;
 				rc = add_object(set, errs, path, ys, it, line_or(ys, it, line));
+				if (rc == 0 && text)
+					set_doc(set, text, &docs[i], (long)k);
 				if (rc == SLUICE_ENOMEM)
 					goto out;
 			}
 			continue;
 		}
 		rc = add_object(set, errs, path, ys, doc, line);
+		if (rc == 0 && text)
+			set_doc(set, text, &docs[i], -1);
 		if (rc == SLUICE_ENOMEM)
 			goto out;
 	}
 	rc = diag_total(errs) > before ? SLUICE_EINVALID : 0;
 out:
+	if (text && set->count == first) {
+		set->ntexts--; /* no object points into it */
+		free(text);
+	}
+	free(own);
+	free(docs);
 	yaml_stream_free(ys);
 	return rc;
+}
+
+int manifest_load_buffer(struct manifest_set *set, const char *data, size_t len, const char *path,
+                         struct diag *errs)
+{
+	return load_buffer(set, data, len, path, errs, NULL);
 }
 
 static int has_manifest_ext(const char *name)
@@ -275,7 +349,7 @@ static int load_file(struct walk *w, const char *real, const char *shown, const 
 	char *data = NULL;
 	ssize_t got;
 	size_t len = 0;
-	int fd, rc;
+	int fd;
 
 	if (w->set->files >= SLUICE_MANIFEST_MAX_FILES) {
 		diag_add(w->errs, "%s:1: more than %d manifest files in one tree", shown,
@@ -317,9 +391,7 @@ static int load_file(struct walk *w, const char *real, const char *shown, const 
 	}
 	close(fd);
 	data[len] = '\0';
-	rc = manifest_load_buffer(w->set, data, len, shown, w->errs);
-	free(data);
-	return rc;
+	return load_buffer(w->set, data, len, shown, w->errs, data);
 }
 
 /* Is `real` (an absolute, resolved path) inside the root? */

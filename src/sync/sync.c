@@ -1,11 +1,17 @@
 /* One sync: prepare, stage Namespaces and CRDs, validate, apply in order, prune. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "sluice/base64.h"
 #include "sluice/error.h"
+#include "sluice/hmac.h"
 #include "sluice/log.h"
 #include "sluice/sync.h"
+#include "sluice/yaml.h"
 
 /* Apply order by kind; anything unlisted (custom resources, Ingress, ...) last. */
 static const char *const order[] = {
@@ -40,10 +46,12 @@ static const char *const order[] = {
 
 struct item {
 	const struct manifest_obj *src;
-	json_t *obj; /* prepared copy */
-	char *key;   /* group|Kind|namespace|name */
+	json_t *obj;                     /* prepared copy */
+	char *key;                       /* group|Kind|namespace|name */
+	const struct kube_resource *res; /* NULL until its kind is known */
 	int rank;
 	int needs_crd; /* its kind comes from a CRD of this same set */
+	int same;      /* live already matches: nothing to write */
 };
 
 void sync_result_init(struct sync_result *r)
@@ -57,6 +65,7 @@ void sync_result_dispose(struct sync_result *r)
 	if (!r)
 		return;
 	json_decref(r->inventory);
+	json_decref(r->live);
 	diag_dispose(&r->errs);
 	memset(r, 0, sizeof(*r));
 }
@@ -72,18 +81,21 @@ static int rank_of(const char *kind)
 static int by_rank(const void *a, const void *b)
 {
 	const struct item *x = a, *y = b;
+	if (x->same != y->same)
+		return x->same - y->same; /* what must be written first, in order */
 	if (x->rank != y->rank)
 		return x->rank - y->rank;
 	return strcmp(x->key, y->key);
 }
 
-static void describe(char *buf, size_t n, const struct item *it)
+/* "path:line: Kind ns/name", the line being that of the field the API's message names. */
+static void describe(char *buf, size_t n, const struct item *it, const char *msg)
 {
 	const struct manifest_obj *m = it->src;
 	const char *ns =
 	    json_string_value(json_object_get(json_object_get(it->obj, "metadata"), "namespace"));
-	snprintf(buf, n, "%s:%u: %s %s%s%s", m->path, m->line, m->kind, ns ? ns : "", ns ? "/" : "",
-	         m->name);
+	snprintf(buf, n, "%s:%u: %s %s%s%s", m->path, msg ? manifest_message_line(m, msg) : m->line,
+	         m->kind, ns ? ns : "", ns ? "/" : "", m->name);
 }
 
 /* Is kind (group) defined by a CRD in the set? */
@@ -103,12 +115,221 @@ static int defined_in_set(const struct manifest_set *set, const char *group, con
 	return 0;
 }
 
+int sync_hash(char out[2 * SYNC_HASH_BYTES + 1], const json_t *obj)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[SHA256_LEN];
+	json_t *copy = json_deep_copy(obj);
+	json_t *notes = json_object_get(json_object_get(copy, "metadata"), "annotations");
+	char *text;
+
+	/* the hash does not cover itself, nor the annotations map it alone made */
+	json_object_del(notes, SYNC_ANNOTATION_HASH);
+	if (json_is_object(notes) && json_object_size(notes) == 0)
+		json_object_del(json_object_get(copy, "metadata"), "annotations");
+	text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	json_decref(copy);
+	if (!text)
+		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+	sha256(md, text, strlen(text));
+	free(text);
+	for (int i = 0; i < SYNC_HASH_BYTES; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * SYNC_HASH_BYTES] = '\0';
+	return 0;
+}
+
+/* A Secret's stringData value against the live data's base64. */
+static int same_secret_value(const json_t *want, const json_t *live)
+{
+	char *dec = NULL;
+	size_t n = 0;
+	int same;
+	const char *w = json_string_value(want), *l = json_string_value(live);
+
+	if (!w || !l || base64_decode(&dec, &n, l, strlen(l), BASE64_STRICT) < 0)
+		return 0;
+	same = n == strlen(w) && memcmp(dec, w, n) == 0;
+	free(dec);
+	return same;
+}
+
+/*
+ * Does `live` hold every value `want` sets? Objects: each key of want,
+ * recursively (a null in want matches an absent key); arrays: the same length
+ * and each element in turn; scalars: equal (numbers by value). The server's
+ * defaults and other managers' fields only add to live, so they do not count;
+ * a value the server normalises (a quantity "0.5" read back as "500m") counts
+ * as a difference and costs one idempotent apply, never a wrong "in sync".
+ */
+int sync_covers(const json_t *want, const json_t *live)
+{
+	if (json_is_object(want)) {
+		const char *k;
+		json_t *v;
+		if (!json_is_object(live))
+			return 0;
+		json_object_foreach((json_t *)want, k, v)
+		{
+			json_t *lv = json_object_get(live, k);
+			if (json_is_null(v) && !lv)
+				continue;
+			if (!lv || !sync_covers(v, lv))
+				return 0;
+		}
+		return 1;
+	}
+	if (json_is_array(want)) {
+		size_t i;
+		json_t *v;
+		if (!json_is_array(live) || json_array_size(live) != json_array_size(want))
+			return 0;
+		json_array_foreach(want, i, v)
+		{
+			if (!sync_covers(v, json_array_get(live, i)))
+				return 0;
+		}
+		return 1;
+	}
+	if (json_is_number(want))
+		return json_is_number(live) && json_number_value(want) == json_number_value(live);
+	return json_equal((json_t *)want, (json_t *)live);
+}
+
+/* Is the live object what applying `want` would leave? */
+static int in_sync(const json_t *want, const json_t *live)
+{
+	const char *k;
+	json_t *v;
+	const char *mine = json_string_value(
+	    json_object_get(json_object_get(json_object_get(want, "metadata"), "annotations"),
+	                    SYNC_ANNOTATION_HASH));
+	const char *theirs = json_string_value(
+	    json_object_get(json_object_get(json_object_get(live, "metadata"), "annotations"),
+	                    SYNC_ANNOTATION_HASH));
+	int secret = strcmp(json_string_value(json_object_get(want, "kind")) ?: "", "Secret") == 0;
+
+	/* the hash catches what left Git; covering catches drift in what is in Git */
+	if (!mine || !theirs || strcmp(mine, theirs) != 0) {
+		slog(SLOG_DEBUG, "sync: hash differs", "git", mine ? mine : "", "live",
+		     theirs ? theirs : "", NULL);
+		return 0;
+	}
+	json_object_foreach((json_t *)want, k, v)
+	{
+		if (strcmp(k, "apiVersion") == 0 || strcmp(k, "kind") == 0 ||
+		    strcmp(k, "status") == 0)
+			continue;
+		if (secret && strcmp(k, "stringData") == 0) {
+			const char *sk;
+			json_t *sv;
+			const json_t *data = json_object_get(live, "data");
+			json_object_foreach(v, sk, sv)
+			{
+				if (!same_secret_value(sv, json_object_get(data, sk)))
+					return 0;
+			}
+			continue;
+		}
+		if (secret && strcmp(k, "data") == 0 && json_object_get(want, "stringData")) {
+			/* stringData wins over data for a key both name */
+			const char *sk;
+			json_t *sv;
+			json_object_foreach(v, sk, sv)
+			{
+				if (json_object_get(json_object_get(want, "stringData"), sk))
+					continue;
+				if (!json_equal(sv,
+				                json_object_get(json_object_get(live, "data"), sk)))
+					return 0;
+			}
+			continue;
+		}
+		if (!sync_covers(v, json_object_get(live, k))) {
+			slog(SLOG_DEBUG, "sync: a value differs", "field", k, NULL);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Read what is live with one LIST per kind and namespace (by the tracking
+ * label), mark the items that already match, and keep the live objects in
+ * *live by key. A list that fails marks nothing: its items are applied as
+ * usual, which is always safe.
+ */
+static void mark_unchanged(struct kube_client *c, struct item *items, size_t n,
+                           const struct sync_opts *o, json_t *live)
+{
+	char sel[512];
+	unsigned char *done = calloc(n ? n : 1, 1);
+
+	if (!done)
+		return;
+	snprintf(sel, sizeof(sel), "%s=%s", SYNC_LABEL_APP, o->app);
+	for (size_t i = 0; i < n; i++) {
+		const struct kube_resource *res = items[i].res;
+		const char *ns = json_string_value(
+		    json_object_get(json_object_get(items[i].obj, "metadata"), "namespace"));
+		const char *api = json_string_value(json_object_get(items[i].obj, "apiVersion"));
+		json_t *list = NULL, *byname, *v;
+		size_t k;
+
+		if (done[i] || !res || items[i].needs_crd)
+			continue;
+		struct kube_ref ref = {api, items[i].src->kind, ns ? ns : "", NULL};
+		struct kube_list_opts lo = {sel, NULL, 0};
+		if (kube_list(c, &list, NULL, &ref, &lo) < 0) {
+			for (size_t j = i; j < n; j++)
+				if (items[j].res == res)
+					done[j] = 1;
+			continue;
+		}
+		byname = json_object();
+		json_array_foreach(list, k, v)
+		{
+			const char *name = json_string_value(
+			    json_object_get(json_object_get(v, "metadata"), "name"));
+			if (name)
+				json_object_set(byname, name, v);
+		}
+		for (size_t j = i; j < n; j++) {
+			const char *jns = json_string_value(json_object_get(
+			    json_object_get(items[j].obj, "metadata"), "namespace"));
+			const char *japi =
+			    json_string_value(json_object_get(items[j].obj, "apiVersion"));
+			if (done[j] || items[j].res != res ||
+			    strcmp(jns ? jns : "", ns ? ns : "") ||
+			    strcmp(japi ? japi : "", api ? api : ""))
+				continue;
+			done[j] = 1;
+			json_t *l = json_object_get(byname, items[j].src->name);
+			if (!l)
+				continue;
+			json_object_set(live, items[j].key, l);
+			items[j].same = in_sync(items[j].obj, l);
+			if (!items[j].same)
+				slog(SLOG_DEBUG, "sync: live differs from Git", "object",
+				     items[j].key, NULL);
+		}
+		json_decref(byname);
+		json_decref(list);
+	}
+	free(done);
+}
+
 /* Namespace and tracking label; the key. Returns 0, or -1 after reporting. */
 static int finish_item(struct item *it, const struct kube_resource *r, const struct sync_opts *o)
 {
 	json_t *meta = json_object_get(it->obj, "metadata");
 	json_t *labels = json_object_get(meta, "labels");
+	json_t *notes = json_object_get(meta, "annotations");
 	const char *ns;
+	char hash[2 * SYNC_HASH_BYTES + 1];
+	int rc;
 
 	if (r && r->namespaced && !json_string_value(json_object_get(meta, "namespace")))
 		json_object_set_new(meta, "namespace",
@@ -120,6 +341,16 @@ static int finish_item(struct item *it, const struct kube_resource *r, const str
 		json_object_set_new(meta, "labels", labels);
 	}
 	json_object_set_new(labels, SYNC_LABEL_APP, json_string(o->app));
+	if (json_is_object(notes))
+		json_object_del(notes, SYNC_ANNOTATION_HASH);
+	if ((rc = sync_hash(hash, it->obj)) < 0)
+		return rc;
+	if (!json_is_object(notes)) {
+		notes = json_object();
+		json_object_set_new(meta, "annotations", notes);
+	}
+	json_object_set_new(notes, SYNC_ANNOTATION_HASH, json_string(hash));
+	it->res = r;
 	ns = json_string_value(json_object_get(meta, "namespace"));
 	free(it->key);
 	if (asprintf(&it->key, "%s|%s|%s|%s", it->src->group, it->src->kind, ns ? ns : "",
@@ -191,9 +422,15 @@ static int apply_range(struct kube_client *c, struct item *items, size_t lo, siz
 		objs[i] = items[lo + i].obj;
 	kube_apply_many(c, objs, n, "sluice", flags | KUBE_FORCE, rcs, msgs);
 	for (size_t i = 0; i < n; i++) {
-		if (rcs[i] < 0) {
+		if (rcs[i] < 0 && sync_unreachable(rcs[i])) {
+			/* the server, not the object: one line, however many objects */
+			if (!first || !sync_unreachable(first))
+				diag_add(errs, "the Kubernetes API cannot be reached: %s",
+				         msgs[i] ? msgs[i] : sluice_error_name(rcs[i]));
+			first = rcs[i];
+		} else if (rcs[i] < 0) {
 			char what[1024];
-			describe(what, sizeof(what), &items[lo + i]);
+			describe(what, sizeof(what), &items[lo + i], msgs[i]);
 			diag_add(errs, "%s: %s", what,
 			         msgs[i] ? msgs[i] : sluice_error_name(rcs[i]));
 			if (!first)
@@ -207,6 +444,12 @@ static int apply_range(struct kube_client *c, struct item *items, size_t lo, siz
 	free(rcs);
 	free(msgs);
 	return first;
+}
+
+int sync_unreachable(int rc)
+{
+	return rc == SLUICE_EUNAVAILABLE || rc == SLUICE_ETIMEOUT || rc == SLUICE_ETLS ||
+	       rc == SLUICE_EAUTH;
 }
 
 static int crd_established(struct kube_client *c, const char *name)
@@ -376,7 +619,7 @@ int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest
              const struct sync_opts *o)
 {
 	struct item *items = NULL;
-	size_t n = set->count, stage1 = 0;
+	size_t n = set->count, stage1 = 0, todo = 0;
 	int rc;
 
 	if (!o->app || !*o->app)
@@ -387,43 +630,54 @@ int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest
 		return SLUICE_EINVALID;
 	}
 	items = calloc(n ? n : 1, sizeof(*items));
-	if (!items)
+	r->live = json_object();
+	if (!items || !r->live) {
+		free(items);
 		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+	}
 	if ((rc = prepare(items, c, set, o, &r->errs)) < 0)
 		goto out;
-	qsort(items, n, sizeof(*items), by_rank);
+	mark_unchanged(c, items, n, o, r->live);
+	qsort(items, n, sizeof(*items), by_rank); /* what must be written first */
+	while (todo < n && !items[todo].same)
+		todo++;
+	r->unchanged = n - todo;
 	/* stage 1: Namespaces and CRDs (the rest cannot be validated without them) */
-	while (stage1 < n && items[stage1].rank <= 1)
+	while (stage1 < todo && items[stage1].rank <= 1)
 		stage1++;
 	if ((rc = apply_range(c, items, 0, stage1, KUBE_DRY_RUN, &r->errs, NULL)) < 0) {
-		rc = SLUICE_EINVALID;
+		rc = sync_unreachable(rc) ? rc : SLUICE_EINVALID;
 		goto out;
 	}
 	if ((rc = apply_range(c, items, 0, stage1, 0, &r->errs, &r->applied)) < 0)
 		goto out;
-	if ((rc = await_crds(c, items, n, o, &r->errs)) < 0)
+	if ((rc = await_crds(c, items, todo, o, &r->errs)) < 0)
 		goto out;
-	if (stage1 < n)
-		qsort(items + stage1, n - stage1, sizeof(*items), by_rank);
+	if (stage1 < todo)
+		qsort(items + stage1, todo - stage1, sizeof(*items), by_rank);
 	/* validate everything else before changing anything else */
-	if ((rc = apply_range(c, items, stage1, n, KUBE_DRY_RUN, &r->errs, NULL)) < 0) {
-		rc = SLUICE_EINVALID;
+	if ((rc = apply_range(c, items, stage1, todo, KUBE_DRY_RUN, &r->errs, NULL)) < 0) {
+		rc = sync_unreachable(rc) ? rc : SLUICE_EINVALID;
 		goto out;
 	}
 	/* apply, one kind rank at a time */
-	for (size_t lo = stage1; lo < n;) {
+	for (size_t lo = stage1; lo < todo;) {
 		size_t hi = lo;
-		while (hi < n && items[hi].rank == items[lo].rank)
+		while (hi < todo && items[hi].rank == items[lo].rank)
 			hi++;
 		if ((rc = apply_range(c, items, lo, hi, 0, &r->errs, &r->applied)) < 0)
 			goto out;
 		lo = hi;
 	}
+	/* what was just written is no longer as listed */
+	for (size_t i = 0; i < todo; i++)
+		if (items[i].key)
+			json_object_del(r->live, items[i].key);
 	rc = 0;
 out:
 	r->inventory = json_array();
 	for (size_t i = 0; i < n; i++)
-		if (items[i].key && (rc == 0 || i < stage1))
+		if (items[i].key && (rc == 0 || i < stage1 || items[i].same))
 			json_array_append_new(r->inventory, json_string(items[i].key));
 	if (rc == 0 && o->prune && o->prev_inventory)
 		rc = prune(c, o->prev_inventory, r->inventory, o, &r->errs, &r->pruned);
@@ -442,5 +696,197 @@ out:
 		free(items[i].key);
 	}
 	free(items);
+	return rc;
+}
+
+/* ---- diff ------------------------------------------------------------- */
+
+/* What a person compares: no server bookkeeping. */
+static json_t *for_diff(const json_t *o)
+{
+	static const char *const noise[] = {"managedFields", "resourceVersion",   "generation",
+	                                    "uid",           "creationTimestamp", "selfLink"};
+	json_t *c = o ? json_deep_copy(o) : NULL;
+	json_t *meta = json_object_get(c, "metadata");
+
+	for (size_t i = 0; i < sizeof(noise) / sizeof(noise[0]); i++)
+		json_object_del(meta, noise[i]);
+	json_object_del(c, "status");
+	return c;
+}
+
+static int write_yaml(const char *path, const json_t *o)
+{
+	char *text = NULL;
+	FILE *f;
+	int rc = 0;
+
+	if (o && (rc = yaml_emit(&text, o)) < 0)
+		return rc;
+	if (!(f = fopen(path, "w"))) {
+		free(text);
+		return sluice_error_set(SLUICE_EIO, "%s: cannot write", path);
+	}
+	if (text)
+		fputs(text, f);
+	if (fclose(f) != 0)
+		rc = sluice_error_set(SLUICE_EIO, "%s: cannot write", path);
+	free(text);
+	return rc;
+}
+
+/*
+ * `diff -u` of live against want, labelled with the object, into out.
+ * Returns 1 when they differ, 0 when not, or an error.
+ */
+static int show(FILE *out, const char *dir, const char *what, const json_t *live,
+                const json_t *want)
+{
+	char a[4200], b[4200], la[1100], lb[1100];
+	json_t *x = for_diff(live), *y = for_diff(want);
+	int rc, status;
+	pid_t pid;
+
+	snprintf(a, sizeof(a), "%s/live", dir);
+	snprintf(b, sizeof(b), "%s/git", dir);
+	snprintf(la, sizeof(la), "live/%s", what);
+	snprintf(lb, sizeof(lb), "git/%s", what);
+	if (x && y && json_equal(x, y)) {
+		json_decref(x);
+		json_decref(y);
+		return 0;
+	}
+	rc = write_yaml(a, x);
+	if (rc == 0)
+		rc = write_yaml(b, y);
+	json_decref(x);
+	json_decref(y);
+	if (rc < 0)
+		return rc;
+	fflush(out);
+	if ((pid = fork()) < 0)
+		return sluice_error_set(SLUICE_EIO, "diff: cannot fork");
+	if (pid == 0) {
+		if (dup2(fileno(out), 1) < 0)
+			_exit(127);
+		execlp("diff", "diff", "-u", "--label", la, "--label", lb, a, b, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return sluice_error_set(SLUICE_EIO, "diff: %s", strerror(errno));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+		return sluice_error_set(SLUICE_EIO,
+		                        "diff: the diff program failed (is it installed?)");
+	return WEXITSTATUS(status);
+}
+
+static void name_of(char *buf, size_t n, const char *kind, const char *ns, const char *name)
+{
+	snprintf(buf, n, "%s/%s%s%s", kind, ns && *ns ? ns : "", ns && *ns ? "/" : "", name);
+}
+
+int sync_diff(struct kube_client *c, const struct manifest_set *set, const struct sync_opts *o,
+              FILE *out, struct diag *errs)
+{
+	struct item *items = calloc(set->count ? set->count : 1, sizeof(*items));
+	json_t *live = json_object(), *inv = json_array();
+	size_t n = set->count;
+	char dir[] = "/tmp/sluice-diff-XXXXXX";
+	int rc, differ = 0, first = 0;
+
+	if (!items || !live || !inv || !mkdtemp(dir)) {
+		rc = sluice_error_set(items && live && inv ? SLUICE_EIO : SLUICE_ENOMEM,
+		                      "diff: cannot make a temporary folder");
+		goto out;
+	}
+	if ((rc = prepare(items, c, set, o, errs)) < 0)
+		goto out;
+	mark_unchanged(c, items, n, o, live);
+	qsort(items, n, sizeof(*items), by_rank);
+	for (size_t i = 0; i < n; i++) {
+		struct item *it = &items[i];
+		const json_t *meta = json_object_get(it->obj, "metadata");
+		const char *ns = json_string_value(json_object_get(meta, "namespace"));
+		char what[1024];
+		json_t *got = NULL, *now = NULL;
+
+		json_array_append_new(inv, json_string(it->key));
+		if (it->same)
+			continue;
+		name_of(what, sizeof(what), it->src->kind, ns, it->src->name);
+		if (it->needs_crd) {
+			/* its kind does not exist yet: what Git holds is what would be created */
+			rc = show(out, dir, what, NULL, it->obj);
+		} else {
+			now = json_incref(json_object_get(live, it->key));
+			if (!now) {
+				struct kube_ref ref = {
+				    json_string_value(json_object_get(it->obj, "apiVersion")),
+				    it->src->kind, ns, it->src->name};
+				if ((rc = kube_get(c, &now, &ref)) < 0 && rc != SLUICE_ENOTFOUND)
+					goto failed;
+			}
+			rc = kube_apply(c, &got, it->obj, "sluice", KUBE_DRY_RUN | KUBE_FORCE);
+			if (rc == 0)
+				rc = show(out, dir, what, now, got);
+		}
+	failed:
+		if (rc < 0) {
+			char where[1024];
+			describe(where, sizeof(where), it, sluice_error_last());
+			diag_add(errs, "%s: %s", where, sluice_error_last());
+			if (!first)
+				first = rc;
+		} else if (rc > 0) {
+			differ++;
+		}
+		json_decref(got);
+		json_decref(now);
+	}
+	/* what a sync would prune */
+	size_t i;
+	json_t *v;
+	json_array_foreach(o->prune ? o->prev_inventory : NULL, i, v)
+	{
+		char group[256], kind[256], ns[256], name[256], what[1024];
+		json_t *gone = NULL;
+		if (!json_is_string(v) || in_inventory(inv, json_string_value(v)) ||
+		    split_key(json_string_value(v), group, kind, ns, name) < 0 ||
+		    sync_get_live(c, json_string_value(v), &gone, NULL, 0) < 0)
+			continue;
+		const json_t *meta = json_object_get(gone, "metadata");
+		const char *owner = json_string_value(
+		    json_object_get(json_object_get(meta, "labels"), SYNC_LABEL_APP));
+		const char *keep = json_string_value(
+		    json_object_get(json_object_get(meta, "annotations"), SYNC_ANNOTATION_PRUNE));
+		if (owner && strcmp(owner, o->app) == 0 &&
+		    !(keep && strcmp(keep, "disabled") == 0)) {
+			name_of(what, sizeof(what), kind, ns, name);
+			rc = show(out, dir, what, gone, NULL);
+			if (rc > 0)
+				differ++;
+			else if (rc < 0 && !first)
+				first = rc;
+		}
+		json_decref(gone);
+	}
+	rc = first ? first : differ;
+out:
+	if (dir[strlen(dir) - 1] != 'X') {
+		char p[64];
+		snprintf(p, sizeof(p), "%s/live", dir);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/git", dir);
+		unlink(p);
+		rmdir(dir);
+	}
+	for (size_t k = 0; items && k < n; k++) {
+		json_decref(items[k].obj);
+		free(items[k].key);
+	}
+	free(items);
+	json_decref(live);
+	json_decref(inv);
 	return rc;
 }

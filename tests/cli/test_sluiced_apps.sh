@@ -166,3 +166,75 @@ if [ $rc -eq 2 ] && grep -q 'not found' "$tmp/err" && [ "$(wc -l <"$tmp/err")" -
 else
 	not_ok "an unknown Application is one line and exit 2" "rc=$rc" "$(cat "$tmp/err")"
 fi
+
+# a resync that finds nothing to do writes nothing: not the objects, not the status
+rv_app=$(kubectl get application site -n team -o jsonpath='{.metadata.resourceVersion}')
+rv_cm=$(kubectl get configmap site -n web -o jsonpath='{.metadata.resourceVersion}')
+run_once; rc=$?
+reqs=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d=json.loads(l)
+    if d.get("msg")=="synced": print(d.get("api_requests"), d.get("applied"), d.get("unchanged"))' "$tmp/log")
+if [ $rc -eq 0 ] && [ "$(kubectl get application site -n team -o jsonpath='{.metadata.resourceVersion}')" = "$rv_app" ] &&
+	[ "$(kubectl get configmap site -n web -o jsonpath='{.metadata.resourceVersion}')" = "$rv_cm" ] &&
+	[ "$(cut -d' ' -f2- <<<"$reqs")" = "0 1" ]; then
+	ok "a no-op resync writes nothing (requests, applied, unchanged: $reqs)"
+else
+	not_ok "a no-op resync writes nothing" "rc=$rc" "$reqs" "$(cat "$tmp/log")"
+fi
+
+# sluice diff: what a sync would change, through a server-side dry-run
+out=$("$SLUICE" diff site -n team --kubeconfig "$KUBECONFIG" 2>&1); rc=$?
+if [ $rc -eq 0 ] && [ -z "$out" ]; then
+	ok "sluice diff of an app in sync prints nothing and exits 0"
+else
+	not_ok "sluice diff of an app in sync prints nothing and exits 0" "rc=$rc" "$out"
+fi
+kubectl patch configmap site -n web --type merge -p '{"data":{"theme":"by-hand"}}' >/dev/null
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: added\ndata: {x: "1"}\n' >"$tmp/work/deploy/added.yaml"
+commit "site v6"
+out=$("$SLUICE" diff site -n team --kubeconfig "$KUBECONFIG" 2>&1); rc=$?
+if [ $rc -eq 1 ] && grep -q '^--- live/ConfigMap/web/site' <<<"$out" && grep -q '^-  theme: by-hand' <<<"$out" &&
+	grep -q '^+  theme: requested' <<<"$out" && grep -q '^+++ git/ConfigMap/web/added' <<<"$out" &&
+	! grep -q 'managedFields\|resourceVersion' <<<"$out" &&
+	[ "$(kubectl get configmap site -n web -o jsonpath='{.data.theme}')" = by-hand ] &&
+	! kubectl get configmap added -n web >/dev/null 2>&1; then
+	ok "sluice diff shows drift and new objects, changes nothing, exits 1"
+else
+	not_ok "sluice diff shows drift and new objects, changes nothing, exits 1" "rc=$rc" "$out"
+fi
+"$SLUICE" diff nope -n team --kubeconfig "$KUBECONFIG" >/dev/null 2>"$tmp/err"; rc=$?
+if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ]; then
+	ok "sluice diff of an unknown app is one line and exit 2"
+else
+	not_ok "sluice diff of an unknown app is one line and exit 2" "rc=$rc" "$(cat "$tmp/err")"
+fi
+
+# two Applications, one repository: synced at once by two workers, each into its own namespace
+mkdir -p "$tmp/work/blog"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: blog\ndata: {posts: "3"}\n' >"$tmp/work/blog/blog.yaml"
+commit "blog v1"
+kubectl create namespace blog >/dev/null
+cat <<Y | kubectl apply -f - >/dev/null
+apiVersion: sluice.dev/v1alpha1
+kind: Application
+metadata:
+  name: blog
+  namespace: team
+spec:
+  source:
+    repoURL: $bare
+    path: blog
+  destination:
+    namespace: blog
+Y
+"$SLUICED" --once --concurrency 2 --cache-dir "$tmp/cache" --kubeconfig "$KUBECONFIG" 2>"$tmp/log"; rc=$?
+if [ $rc -eq 0 ] && grep -q '"workers":"2"' "$tmp/log" &&
+	[ "$(kubectl get application blog -n team -o jsonpath='{.status.sync.status}')" = Synced ] &&
+	[ "$(kubectl get configmap blog -n blog -o jsonpath='{.data.posts}')" = 3 ] &&
+	[ "$(kubectl get configmap added -n web -o jsonpath='{.data.x}')" = 1 ] &&
+	[ "$(kubectl get configmap site -n web -o jsonpath='{.data.theme}')" = requested ]; then
+	ok "two Applications of one repository sync at once, each into its namespace"
+else
+	not_ok "two Applications of one repository sync at once, each into its namespace" "rc=$rc" "$(cat "$tmp/log")"
+fi

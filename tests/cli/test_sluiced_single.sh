@@ -101,12 +101,12 @@ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sneaky\n' >apps/snea
 commit "v3: a bad commit"
 cd - >/dev/null
 sync_once; rc=$?
-if [ $rc -eq 1 ] && grep -q 'apps/web.yaml:[0-9]*: Deployment demo/web: .*spec.replicas' "$tmp/log" &&
+if [ $rc -eq 1 ] && grep -q 'apps/web.yaml:6: Deployment demo/web: .*spec.replicas' "$tmp/log" &&
 	! kubectl get configmap sneaky -n demo >/dev/null 2>&1 &&
 	[ "$(kubectl get deploy web -n demo -o jsonpath='{.spec.template.spec.containers[0].image}')" = web:1 ]; then
-	ok "a commit the API rejects applies nothing and names file:line"
+	ok "a commit the API rejects applies nothing and names the line of the field (web.yaml:6)"
 else
-	not_ok "a commit the API rejects applies nothing and names file:line" "rc=$rc" "$(cat "$tmp/log")"
+	not_ok "a commit the API rejects applies nothing and names the line of the field (web.yaml:6)" "rc=$rc" "$(cat "$tmp/log")"
 fi
 
 cd "$tmp/work"
@@ -130,6 +130,33 @@ cd - >/dev/null
 	--cache-dir "$tmp/cache" --kubeconfig "$KUBECONFIG" 2>"$tmp/loop.log" &
 pid=$!
 for _ in $(seq 1 100); do grep -q '"msg":"synced"' "$tmp/loop.log" && break; sleep 0.1; done
+
+# the API server goes down: one error line a round, the loop lives on, and a
+# commit made meanwhile is applied once the server is back
+tests/sandbox/sandbox api-stop "$sbx" >/dev/null
+cd "$tmp/work"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: later\ndata: {made: while-down}\n' >apps/later.yaml
+commit "v6: made while the API was down"
+cd - >/dev/null
+sleep 10 # each request is retried for a few seconds before the round gives up
+down_errors=$(grep -c '"level":"error"' "$tmp/loop.log")
+rounds_down=$(grep -c '"msg":"cannot read the inventory; nothing synced this round"' "$tmp/loop.log")
+alive=no; kill -0 $pid 2>/dev/null && alive=yes
+tests/sandbox/sandbox api-start "$sbx" >/dev/null
+t_up=$(date +%s%N)
+ms_back=-1
+for _ in $(seq 1 300); do
+	if [ "$(kubectl get configmap later -n demo -o jsonpath='{.data.made}' 2>/dev/null)" = while-down ]; then
+		ms_back=$((($(date +%s%N) - t_up) / 1000000)); break
+	fi
+	sleep 0.1
+done
+if [ $alive = yes ] && [ "$rounds_down" -ge 1 ] && [ "$down_errors" -eq "$rounds_down" ] && [ $ms_back -ge 0 ]; then
+	ok "API server down: one error line a round ($rounds_down), and the commit made meanwhile applied ${ms_back} ms after it is back"
+else
+	not_ok "API server down: one error line a round, then the commit is applied" "alive=$alive rounds=$rounds_down errors=$down_errors back=$ms_back" "$(grep error "$tmp/loop.log" | head -5)"
+fi
+
 kill -TERM $pid
 t0=$(date +%s%N)
 wait $pid; rc=$?

@@ -57,6 +57,8 @@ static void make_parents(const char *root, const char *name)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const char invalid[] =
+	    "x \"y\" is invalid: spec.template.spec.containers[0].image: Required value";
 	char root[] = "/tmp/sluice-fuzz-XXXXXX";
 	const char *s = (const char *)data, *end = s + size;
 	struct manifest_set *set = NULL;
@@ -100,6 +102,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	diag_init(&errs);
 	if (manifest_load(&set, root, &errs) == 0) {
 		char *out = NULL;
+		/* field lines read each object's document again */
+		for (size_t i = 0; i < set->count; i++)
+			if (manifest_message_line(&set->objs[i], invalid) < set->objs[i].line)
+				abort();
 		if (manifest_set_dump(&out, set, MANIFEST_JSON) == 0)
 			free(out);
 		out = NULL;

@@ -9,6 +9,7 @@
 
 #include "sluice/error.h"
 #include "sluice/kube.h"
+#include "sluice/log.h"
 #include "sluice/sync.h"
 #include "support.h"
 
@@ -20,6 +21,7 @@ static int group_setup(void **state)
 {
 	char kcpath[2200];
 	(void)state;
+	slog_setup_from_env(); /* SLUICE_LOG_LEVEL=debug tells why an object is written */
 	if (test_sandbox_up(dir, sizeof(dir)) < 0)
 		return -1;
 	snprintf(kcpath, sizeof(kcpath), "%s/admin.kubeconfig", dir);
@@ -90,7 +92,9 @@ static const char app_yaml[] =
     "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
     "    spec: {containers: [{name: web, image: 'web:1'}]}\n"
     "---\n"
-    "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec: {size: 2}\n";
+    "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec: {size: 2}\n"
+    "---\n"
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData: {token: s3cret}\n";
 
 static json_t *inventory; /* carried from one test to the next, as the controller would */
 
@@ -106,8 +110,8 @@ static void first_sync_applies_in_order(void **state)
 	int rc = sync_run(&r, kc, set, &o);
 	if (rc < 0)
 		fail_msg("sync: %s", r.errs.count ? r.errs.msgs[0] : sluice_error_last());
-	assert_int_equal(r.applied, 6);
-	assert_int_equal(json_array_size(r.inventory), 6);
+	assert_int_equal(r.applied, 7);
+	assert_int_equal(json_array_size(r.inventory), 7);
 	json_t *d = get("apps/v1", "Deployment", "shop", "web");
 	assert_non_null(d);
 	assert_string_equal(label_of(d), "shop-app");
@@ -118,6 +122,98 @@ static void first_sync_applies_in_order(void **state)
 	inventory = json_incref(r.inventory);
 	sync_result_dispose(&r);
 	manifest_set_free(set);
+}
+
+/* "name=resourceVersion;..." of the app's objects in namespace shop */
+static void versions(char *out, size_t n)
+{
+	static const char *const kinds[][2] = {{"v1", "ConfigMap"},
+	                                       {"v1", "Secret"},
+	                                       {"apps/v1", "Deployment"},
+	                                       {"example.com/v1", "Gadget"}};
+	struct kube_list_opts lo = {SYNC_LABEL_APP "=shop-app", NULL, 0};
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t k = 0; k < 4; k++) {
+		struct kube_ref ref = {kinds[k][0], kinds[k][1], "shop", NULL};
+		json_t *items = NULL, *v;
+		size_t i;
+		assert_int_equal(kube_list(kc, &items, NULL, &ref, &lo), 0);
+		json_array_foreach(items, i, v)
+		{
+			const json_t *m = json_object_get(v, "metadata");
+			used += (size_t)snprintf(
+			    out + used, n - used, "%s=%s;",
+			    json_string_value(json_object_get(m, "name")),
+			    json_string_value(json_object_get(m, "resourceVersion")));
+			assert_true(used < n);
+		}
+		json_decref(items);
+	}
+}
+
+static void a_resync_writes_nothing_and_heals_drift(void **state)
+{
+	struct sync_result r;
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory};
+	char before[8192], after[8192];
+	(void)state;
+
+	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
+	                                  "apps/app.yaml", app_yaml, NULL);
+	versions(before, sizeof(before));
+	unsigned long req0 = kube_client_requests(kc);
+	sync_result_init(&r);
+	assert_int_equal(sync_run(&r, kc, set, &o), 0);
+	unsigned long reqs = kube_client_requests(kc) - req0;
+	versions(after, sizeof(after));
+	assert_int_equal(r.applied, 0);
+	assert_int_equal(r.unchanged, 7);
+	assert_string_equal(before, after); /* nothing written */
+	/* one LIST per kind and namespace: 6 of them, not one request per object */
+	assert_true(reqs <= 6);
+	assert_int_equal(json_array_size(r.inventory), 7);
+	assert_non_null(json_object_get(r.live, "apps|Deployment|shop|web"));
+	sync_result_dispose(&r);
+
+	/* a hand edit of a value Git sets is drift: healed, and only that object is written */
+	struct kube_ref ref = {"v1", "ConfigMap", "shop", "settings"};
+	assert_int_equal(
+	    kube_patch(kc, NULL, &ref, KUBE_PATCH_MERGE, "{\"data\":{\"mode\":\"red\"}}", NULL, 0),
+	    0);
+	sync_result_init(&r);
+	assert_int_equal(sync_run(&r, kc, set, &o), 0);
+	assert_int_equal(r.applied, 1);
+	assert_int_equal(r.unchanged, 6);
+	json_t *cm = get("v1", "ConfigMap", "shop", "settings");
+	assert_non_null(cm);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(cm, "data"), "mode")),
+	                    "blue");
+	json_decref(cm);
+	sync_result_dispose(&r);
+	manifest_set_free(set);
+
+	/* a field that left Git leaves the cluster too (the hash tells) */
+	static const char labelled[] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n"
+	                               "  labels: {tier: gold}\ndata: {mode: blue}\n";
+	static const char plain[] =
+	    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata: {mode: blue}\n";
+	const char *texts[2] = {labelled, plain};
+	for (int k = 0; k < 2; k++) {
+		set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
+		             "apps/app.yaml", app_yaml, "apps/extra.yaml", texts[k], NULL);
+		sync_result_init(&r);
+		assert_int_equal(sync_run(&r, kc, set, &o), 0);
+		assert_int_equal(r.applied, 1); /* extra, and nothing else */
+		sync_result_dispose(&r);
+		manifest_set_free(set);
+	}
+	cm = get("v1", "ConfigMap", "shop", "extra");
+	assert_non_null(cm);
+	assert_null(
+	    json_object_get(json_object_get(json_object_get(cm, "metadata"), "labels"), "tier"));
+	json_decref(cm);
 }
 
 static void a_bad_commit_changes_nothing(void **state)
@@ -138,7 +234,7 @@ static void a_bad_commit_changes_nothing(void **state)
 	sync_result_init(&r);
 	assert_int_equal(sync_run(&r, kc, set, &o), SLUICE_EINVALID);
 	assert_true(r.errs.count >= 1);
-	if (!strstr(r.errs.msgs[0], "apps/app.yaml:6: Deployment shop/web:") ||
+	if (!strstr(r.errs.msgs[0], "apps/app.yaml:11: Deployment shop/web:") ||
 	    !strstr(r.errs.msgs[0], "spec.replicas"))
 		fail_msg("error: %s", r.errs.msgs[0]);
 	/* nothing applied, nothing pruned */
@@ -204,8 +300,9 @@ static void what_left_git_is_pruned(void **state)
 	int rc = sync_run(&r, kc, set, &o);
 	if (rc < 0)
 		fail_msg("sync: %s", r.errs.count ? r.errs.msgs[0] : sluice_error_last());
-	/* settings, web and g1 left Git: pruned; keep-me is annotated; handmade is not ours */
-	assert_int_equal(r.pruned, 3);
+	/* settings, web, g1 and creds left Git: pruned; keep-me is annotated; handmade is not ours
+	 */
+	assert_int_equal(r.pruned, 4);
 	assert_null(get("v1", "ConfigMap", "shop", "settings"));
 	assert_null(get("example.com/v1", "Gadget", "shop", "g1"));
 	json_t *k = get("v1", "ConfigMap", "shop", "keep-me");
@@ -227,6 +324,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(first_sync_applies_in_order),
+	    cmocka_unit_test(a_resync_writes_nothing_and_heals_drift),
 	    cmocka_unit_test(a_bad_commit_changes_nothing),
 	    cmocka_unit_test(what_left_git_is_pruned),
 	};
