@@ -185,9 +185,9 @@ kubectl create namespace bench-kprune >/dev/null
 (cd "$tmp/gitwork" && $G init -q . && $G add -A && $G commit -q -m bench)
 git clone -q --bare "$tmp/gitwork" "$tmp/bench.git"
 sluiced=$PWD/bin/sluiced
-sync_git() { "$sluiced" --repo "$tmp/bench.git" --path objs --app bench --namespace bench-git --once \
-	--cache-dir "$tmp/gitcache" --kubeconfig "$KUBECONFIG"; }
-kprune() { kubectl apply --server-side --prune -l 'sluice-bench!=none' -n bench-kprune -f "$tmp/kprune"; }
+sync_git=("$sluiced" --repo "$tmp/bench.git" --path objs --app bench --namespace bench-git --once
+	--cache-dir "$tmp/gitcache" --kubeconfig "$KUBECONFIG")
+kprune=(kubectl apply --server-side --prune -l 'sluice-bench!=none' -n bench-kprune -f "$tmp/kprune")
 rv() { kubectl get configmaps,deployments -n "$1" -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}' | sort; }
 cputime() { # cputime OUTFILE CMD...: prints "wall_ms cpu_ms kib"
 	local out=$1; shift
@@ -200,11 +200,11 @@ for l in open(sys.argv[1]):
     try: d=json.loads(l)
     except ValueError: continue
     if d.get("msg")=="synced": print(d.get("api_requests","?"), d.get("cpu_ms","?"))' "$1"; }
-read -r s1_ms s1_cpu s1_kib < <(cputime "$tmp/s1" sync_git)
-read -r k1_ms k1_cpu k1_kib < <(cputime "$tmp/k1" kprune)
+read -r s1_ms s1_cpu s1_kib < <(cputime "$tmp/s1" "${sync_git[@]}")
+read -r k1_ms k1_cpu k1_kib < <(cputime "$tmp/k1" "${kprune[@]}")
 rv bench-git >"$tmp/rv-s1"; rv bench-kprune >"$tmp/rv-k1"
-read -r s2_ms s2_cpu s2_kib < <(cputime "$tmp/s2" sync_git)
-read -r k2_ms k2_cpu k2_kib < <(cputime "$tmp/k2" kprune)
+read -r s2_ms s2_cpu s2_kib < <(cputime "$tmp/s2" "${sync_git[@]}")
+read -r k2_ms k2_cpu k2_kib < <(cputime "$tmp/k2" "${kprune[@]}")
 rv bench-git >"$tmp/rv-s2"; rv bench-kprune >"$tmp/rv-k2"
 ws=$(diff "$tmp/rv-s1" "$tmp/rv-s2" | grep -c '^>' || true)
 wk=$(diff "$tmp/rv-k1" "$tmp/rv-k2" | grep -c '^>' || true)
