@@ -190,7 +190,8 @@ sync_git=("$sluiced" --repo "$tmp/bench.git" --path objs --app bench --namespace
 # kubectl cannot prune server-side applied objects ("--prune is in alpha and
 # doesn't currently work on objects created by server-side apply"): its GitOps
 # equivalent is a client-side apply with --prune
-kprune=(kubectl apply --prune -l 'sluice-bench!=none' -n bench-kprune -f "$tmp/kprune")
+kprune=(kubectl apply --prune -l 'sluice-bench!=none' --prune-allowlist=core/v1/ConfigMap
+	--prune-allowlist=apps/v1/Deployment -n bench-kprune -f "$tmp/kprune")
 rv() { kubectl get configmaps,deployments -n "$1" -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}' | sort; }
 cputime() { # cputime OUTFILE CMD...: prints "wall_ms cpu_ms kib"
 	local out=$1; shift
