@@ -244,7 +244,7 @@ kubectl apply -f deploy/crds/application.yaml >/dev/null
 kubectl wait --for condition=established crd/applications.sluice.dev --timeout=30s >/dev/null
 mkdir -p "$tmp/lat/cfg"
 git init -q --bare "$tmp/lat.git"
-(cd "$tmp/lat" && $G init -q . && printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lat\ndata: {n: "0"}\n' >cfg/lat.yaml &&
+(cd "$tmp/lat" && $G init -q . && printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lat\ndata: {count: "0"}\n' >cfg/lat.yaml &&
 	$G add -A && $G commit -q -m lat0 && git push -q "$tmp/lat.git" HEAD:main)
 git -C "$tmp/lat.git" symbolic-ref HEAD refs/heads/main
 kubectl create namespace bench-lat >/dev/null
@@ -267,11 +267,11 @@ for l in open(sys.argv[1]):
     d=json.loads(l)
     if d.get("msg")=="http: listening": print(d["port"])' "$tmp/lat.log")
 api="$SANDBOX_SERVER/api/v1/namespaces/bench-lat/configmaps/lat"
-value() { curl -sf --cacert "$SANDBOX_CA" -H "Authorization: Bearer $token" "$api" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["n"])' 2>/dev/null || true; }
+value() { curl -sf --cacert "$SANDBOX_CA" -H "Authorization: Bearer $token" "$api" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["count"])' 2>/dev/null || true; }
 n=0
 one() { # one webhook|poll: prints ms from push to applied
 	n=$((n + 1))
-	(cd "$tmp/lat" && sed -i "s/n: \"[0-9]*\"/n: \"$n\"/" cfg/lat.yaml && $G commit -qam "lat$n" && git push -q "$tmp/lat.git" HEAD:main)
+	(cd "$tmp/lat" && sed -i "s/count: \"[0-9]*\"/count: \"$n\"/" cfg/lat.yaml && $G commit -qam "lat$n" && git push -q "$tmp/lat.git" HEAD:main)
 	local t0 body sig
 	t0=$(date +%s%N)
 	if [ "$1" = webhook ]; then
