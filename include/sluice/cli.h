@@ -28,6 +28,8 @@ int cli_version(struct cli *c, int argc, char **argv);
 int cli_get(struct cli *c, int argc, char **argv);
 int cli_sync(struct cli *c, int argc, char **argv);
 int cli_diff(struct cli *c, int argc, char **argv);
+/* promote, abort, retry, pause, resume: argv[0] is the verb */
+int cli_rollout_action(struct cli *c, int argc, char **argv);
 
 /* "sluice 0.1.0 (git abc1234)" */
 const char *cli_version_string(void);

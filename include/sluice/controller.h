@@ -34,6 +34,19 @@ struct single_opts {
 int controller_run_single(const struct single_opts *o);
 
 /* One reconcile round of one source. Fill the inputs, call, read the outputs. */
+/*
+ * The last render of one source, kept between rounds: a round whose commit
+ * and path are the same reuses it instead of reading and parsing every file
+ * again (a resync with nothing to do then costs the fetch, a few LISTs and
+ * the comparison).
+ */
+struct render_cache {
+	char commit[64];
+	char *path;
+	struct manifest_set *set;
+};
+void render_cache_dispose(struct render_cache *rc);
+
 struct round {
 	/* in */
 	const char *app; /* tracking label value */
@@ -41,6 +54,7 @@ struct round {
 	const char *url, *revision, *path, *namespace, *cache_dir;
 	const struct gitsrc_auth *auth;
 	const json_t *prev_inventory;
+	struct render_cache *cache; /* or NULL: render every round */
 	int prune;
 	const char
 	    *skip_revision; /* when the fetched commit is this one, do not sync (no self-heal) */
@@ -62,6 +76,9 @@ struct round {
  * $KUBECONFIG. The error is logged. Free both on success.
  */
 int controller_connect(struct kube_config **cfg, struct kube_client **c, const char *kubeconfig);
+
+/* Client settings for every client sluiced makes (--kube-api-qps, --kube-api-burst). */
+extern struct kube_client_opts controller_client_opts;
 
 /* SIGTERM and SIGINT call `on_term` (which only sets a flag); SIGPIPE is ignored. */
 void controller_signals(void (*on_term)(int));

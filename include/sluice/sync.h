@@ -39,6 +39,19 @@
 #define SYNC_ANNOTATION_HASH  "sluice.dev/hash"
 #define SYNC_HASH_BYTES       16
 
+/*
+ * A Deployment that a Rollout of the same set governs (spec.targetRef) is
+ * never given a new pod template by a sync: the template it runs stays what
+ * the last promotion (or its first sync) made it, kept in Git's form in
+ * SYNC_ANNOTATION_STABLE; a new template from Git is handed to the rollout
+ * engine in SYNC_ANNOTATION_DESIRED (with the commit), and the engine
+ * promotes it when the canary succeeds.
+ */
+#define SYNC_ANNOTATION_STABLE         "sluice.dev/stable-template"
+#define SYNC_ANNOTATION_STABLE_COMMIT  "sluice.dev/stable-commit"
+#define SYNC_ANNOTATION_DESIRED        "sluice.dev/desired-template"
+#define SYNC_ANNOTATION_DESIRED_COMMIT "sluice.dev/desired-commit"
+
 struct sync_opts {
 	const char *app;              /* required: the tracking label's value */
 	const char *namespace;        /* for namespaced objects naming none (default "default") */
@@ -46,6 +59,7 @@ struct sync_opts {
 	int allow_empty;              /* let an empty render prune everything */
 	long crd_timeout_ms;          /* wait for CRDs to be Established (default 60000) */
 	const json_t *prev_inventory; /* array of inventory keys from the last sync, or NULL */
+	const char *revision;         /* the Git commit being synced ("" or NULL: unknown) */
 };
 
 struct sync_result {

@@ -13,6 +13,7 @@
 #include "sluice/jsonfmt.h"
 #include "sluice/kube.h"
 #include "sluice/log.h"
+#include "sluice/rollout.h"
 #include "sluice/sync.h"
 #include "sluice/yaml.h"
 
@@ -24,6 +25,7 @@ struct kopts {
 	const char *output;
 	int wait;
 	long timeout_s;
+	int full;
 };
 
 static const struct option kube_flags[] = {
@@ -34,6 +36,7 @@ static const struct option kube_flags[] = {
     {"output", required_argument, NULL, 'o'},
     {"wait", no_argument, NULL, 'w'},
     {"timeout", required_argument, NULL, 't'},
+    {"full", no_argument, NULL, 'F'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -63,6 +66,7 @@ static int parse(struct cli *c, int argc, char **argv, struct kopts *k, const ch
 		case 'A': k->all = 1; break;
 		case 'o': k->output = optarg; break;
 		case 'w': k->wait = 1; break;
+		case 'F': k->full = 1; break;
 		case 't': k->timeout_s = strtol(optarg, NULL, 10); break;
 		case 'h': fputs(usage, c->out); return 1;
 		default:
@@ -375,8 +379,9 @@ int cli_diff(struct cli *c, int argc, char **argv)
 	const json_t *prune =
 	    json_object_get(json_object_get(json_object_get(app, "spec"), "syncPolicy"), "prune");
 	struct sync_opts so = {
-	    pos[0], r.namespace, !json_is_false(prune),
-	    0,      60000,       json_object_get(json_object_get(app, "status"), "inventory")};
+	    pos[0],      r.namespace, !json_is_false(prune),
+	    0,           60000,       json_object_get(json_object_get(app, "status"), "inventory"),
+	    r.git.commit};
 	rc = sync_diff(kc, set, &so, c->out, &errs);
 	if (rc < 0) {
 		for (size_t i = 0; i < errs.count; i++)
@@ -398,6 +403,58 @@ out:
 		fclose(quiet);
 	}
 	json_decref(app);
+	kube_client_free(kc);
+	kube_config_free(cfg);
+	return rc;
+}
+
+static const char action_usage[] =
+    "Usage: sluice promote|abort|retry|pause|resume ROLLOUT [-n NAMESPACE] [--full]\n"
+    "\n"
+    "Ask sluiced to act on a canary rollout, through the Kubernetes API (the\n"
+    "annotation sluice.dev/action on the Rollout, so RBAC decides who may):\n"
+    "  promote         go to the next step (past a pause, or a manual gate)\n"
+    "  promote --full  skip the remaining steps and promote now\n"
+    "  abort           all traffic back to stable at once, the canary scaled to 0\n"
+    "  retry           run an aborted or rolled-back commit's steps again\n"
+    "  pause, resume   hold the rollout where it is (a timed pause keeps its rest)\n"
+    "\n"
+    "Example:\n"
+    "  sluice promote web -n shop\n";
+
+int cli_rollout_action(struct cli *c, int argc, char **argv)
+{
+	struct kopts k;
+	const char *pos[4];
+	int npos, rc;
+	struct kube_config *cfg = NULL;
+	struct kube_client *kc = NULL;
+	char patch[256], verb[32];
+	struct timespec now;
+
+	if ((rc = parse(c, argc, argv, &k, pos, &npos, action_usage)) != 0)
+		return rc > 0 ? CLI_OK : CLI_ERROR;
+	if (npos != 1 || (k.full && strcmp(argv[0], "promote") != 0)) {
+		fputs(action_usage, c->err);
+		return CLI_ERROR;
+	}
+	snprintf(verb, sizeof(verb), "%s%s", argv[0], k.full ? "-full" : "");
+	if (connect_cli(c, &k, &cfg, &kc) < 0)
+		return CLI_ERROR;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(patch, sizeof(patch),
+	         "{\"metadata\":{\"annotations\":{\"" ROLLOUT_ANNOTATION_ACTION
+	         "\":\"%s %lld.%09ld\"}}}",
+	         verb, (long long)now.tv_sec, now.tv_nsec);
+	struct kube_ref ref = {ROLLOUT_API, "Rollout",
+	                       k.namespace ? k.namespace : kube_client_namespace(kc), pos[0]};
+	if (kube_patch(kc, NULL, &ref, KUBE_PATCH_MERGE, patch, NULL, 0) < 0) {
+		fprintf(c->err, "%s %s: %s\n", c->prog, argv[0], sluice_error_last());
+		rc = CLI_ERROR;
+	} else {
+		fprintf(c->out, "%s requested for rollout %s/%s\n", verb, ref.namespace, pos[0]);
+		rc = CLI_OK;
+	}
 	kube_client_free(kc);
 	kube_config_free(cfg);
 	return rc;

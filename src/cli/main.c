@@ -15,6 +15,7 @@ static const char usage[] =
     "  get apps [-n NS|-A] [-o wide|json|yaml]   list Applications: sync, health, revision\n"
     "  sync APP [-n NS] [--wait]   ask sluiced to sync an Application now\n"
     "  diff APP [-n NS]            what a sync would change (exit 0 none, 1 some, 2 error)\n"
+    "  promote ROLLOUT [--full], abort, retry, pause, resume   act on a canary rollout\n"
     "  render DIR [-o yaml|json]   load and validate the manifests under DIR and print them\n"
     "  version                     print the version and the libraries in use\n"
     "  help                        print this help\n"
@@ -34,8 +35,16 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-    {"get", cli_get},   {"diff", cli_diff},       {"render", cli_render},
-    {"sync", cli_sync}, {"version", cli_version},
+    {"abort", cli_rollout_action},
+    {"diff", cli_diff},
+    {"get", cli_get},
+    {"pause", cli_rollout_action},
+    {"promote", cli_rollout_action},
+    {"render", cli_render},
+    {"resume", cli_rollout_action},
+    {"retry", cli_rollout_action},
+    {"sync", cli_sync},
+    {"version", cli_version},
 };
 
 int cli_run(struct cli *c, int argc, char **argv)

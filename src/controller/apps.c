@@ -19,6 +19,7 @@
 #include "sluice/http.h"
 #include "sluice/jsonfmt.h"
 #include "sluice/log.h"
+#include "sluice/rollout.h"
 #include "sluice/sync.h"
 
 #define HISTORY_MAX   10
@@ -276,6 +277,7 @@ struct tracked {
 	char requested[40]; /* the last sluice.dev/sync-requested-at acted on */
 	int forced;         /* a person asked: sync even what selfHeal would skip */
 	int busy;           /* queued or syncing in a worker (under the pool's lock) */
+	struct render_cache render;
 	double next_due;
 	json_int_t generation;
 	int failures;
@@ -304,6 +306,7 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 	r.namespace = dest ? dest : ns;
 	r.cache_dir = o->cache_dir;
 	r.prev_inventory = json_object_get(json_object_get(app, "status"), "inventory");
+	r.cache = &t->render;
 	r.prune = path_bool(json_object_get(app, "spec"), "syncPolicy", "prune", 1);
 	json_int_t gen = json_integer_value(json_object_get(meta, "generation"));
 	if (!path_bool(json_object_get(app, "spec"), "syncPolicy", "selfHeal", 1) &&
@@ -371,6 +374,71 @@ static json_t *take_pushed(void)
 	return got;
 }
 
+/*
+ * Rollouts are reconciled on the loop's own client: each reconcile is a few
+ * requests and never waits; it says when to look again (a pause's remainder,
+ * a wait for pods), and any change to the Rollout (a request annotation, its
+ * spec) looks at once. Idle Rollouts are looked at every ROLLOUT_IDLE_S, which
+ * is how a new template handed over by a sync is noticed.
+ */
+#define ROLLOUT_IDLE_S 2.0
+
+struct rollouts {
+	struct kube_watch *w;
+	struct watch_state ws;
+	double next_try;
+	json_t *seen; /* "ns/name" -> [resourceVersion, due (mono s)] */
+};
+
+static void on_rollout(void *ud, enum kube_event type, json_t *obj)
+{
+	struct watch_state *ws = ud;
+	(void)type;
+	if (!obj)
+		ws->synced = 1;
+}
+
+static void run_rollouts(struct kube_client *c, struct rollouts *ro, const struct apps_opts *o)
+{
+	struct kube_ref ref = {ROLLOUT_API, "Rollout", o->namespace ? o->namespace : "", NULL};
+	const char *k;
+	json_t *r;
+
+	if (!ro->w) {
+		if (mono() < ro->next_try)
+			return;
+		if (kube_watch_start(&ro->w, c, &ref, NULL, on_rollout, &ro->ws) < 0) {
+			ro->w = NULL;
+			ro->next_try = mono() + 10; /* the Rollout CRD may come later */
+			return;
+		}
+		slog(SLOG_INFO, "watching Rollouts", NULL);
+	}
+	if (!ro->ws.synced)
+		return;
+	json_t *store = json_deep_copy(kube_watch_store(ro->w));
+	json_object_foreach(store, k, r)
+	{
+		const char *rv = json_string_value(
+		    json_object_get(json_object_get(r, "metadata"), "resourceVersion"));
+		json_t *seen = json_object_get(ro->seen, k);
+		const char *last = json_string_value(json_array_get(seen, 0));
+		double due = json_number_value(json_array_get(seen, 1));
+		long requeue = -1;
+		if (stopping)
+			break;
+		if (seen && last && rv && strcmp(last, rv) == 0 && mono() < due)
+			continue;
+		if (rollout_reconcile(c, r, &requeue) < 0)
+			slog(SLOG_ERROR, "rollout", "rollout", k, "error", sluice_error_last(),
+			     NULL);
+		double next = requeue >= 0 && requeue / 1000.0 < ROLLOUT_IDLE_S ? requeue / 1000.0
+		                                                                : ROLLOUT_IDLE_S;
+		json_object_set_new(ro->seen, k, json_pack("[s, f]", rv ? rv : "", mono() + next));
+	}
+	json_decref(store);
+}
+
 static void on_app(void *ud, enum kube_event type, json_t *obj)
 {
 	struct watch_state *ws = ud;
@@ -405,7 +473,7 @@ static void *worker(void *arg)
 	struct pool *p = arg;
 	struct kube_client *c = NULL;
 
-	if (kube_client_new(&c, p->cfg, NULL) < 0)
+	if (kube_client_new(&c, p->cfg, &controller_client_opts) < 0)
 		slog(SLOG_ERROR, "worker: no client", "error", sluice_error_last(), NULL);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
@@ -491,6 +559,10 @@ int controller_run_apps(const struct apps_opts *o)
 	int rc, worst = 0, nworkers = o->workers > 0 ? o->workers : 4;
 	pthread_t *threads = NULL;
 	struct pool pool;
+	struct rollouts ro;
+
+	memset(&ro, 0, sizeof(ro));
+	ro.seen = json_object();
 
 	memset(&pool, 0, sizeof(pool));
 	pthread_mutex_init(&pool.lock, NULL);
@@ -597,6 +669,7 @@ int controller_run_apps(const struct apps_opts *o)
 			drain(&pool);
 			break;
 		}
+		run_rollouts(c, &ro, o);
 	}
 	pthread_mutex_lock(&pool.lock);
 	pool.closing = 1;
@@ -608,6 +681,7 @@ int controller_run_apps(const struct apps_opts *o)
 	for (size_t i = 0; i < nslots; i++) {
 		if (slots[i]->failures)
 			worst = 1;
+		render_cache_dispose(&slots[i]->render);
 		free(slots[i]);
 	}
 	for (size_t i = 0; i < pool.count; i++)
@@ -616,6 +690,8 @@ int controller_run_apps(const struct apps_opts *o)
 	pthread_mutex_destroy(&pool.lock);
 	pthread_cond_destroy(&pool.ready);
 	http_server_stop(http);
+	kube_watch_stop(ro.w);
+	json_decref(ro.seen);
 	kube_watch_stop(w);
 	kube_client_free(c);
 	kube_config_free(cfg);

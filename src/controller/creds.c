@@ -20,7 +20,7 @@ void app_creds_dispose(struct app_creds *cr)
 
 /* Credentials from the Secret named by spec.source.secretRef. */
 int app_creds_load(struct app_creds *cr, struct kube_client *c, const json_t *app, const char *ns,
-                      const char *cache_dir, char *err, size_t errn)
+                   const char *cache_dir, char *err, size_t errn)
 {
 	static const char *const keys[] = {"username", "password", "sshPrivateKey", "knownHosts",
 	                                   "caCert"};
@@ -61,4 +61,3 @@ int app_creds_load(struct app_creds *cr, struct kube_client *c, const json_t *ap
 	}
 	return 0;
 }
-

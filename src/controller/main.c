@@ -39,6 +39,7 @@ static const char usage[] =
     "  SLUICE_GIT_SSH_KEY_FILE, SLUICE_GIT_KNOWN_HOSTS_FILE and SLUICE_GIT_CA_FILE.\n"
     "\n"
     "Other options:\n"
+    "  --kube-api-qps N, --kube-api-burst N   the API client's rate limit (default 100, 200)\n"
     "  --check DIR          load and validate the manifests under DIR, log the result, and\n"
     "                       exit 0 (valid) or 1 (invalid)\n"
     "  --log-level LEVEL    error, warn, info (default) or debug (also SLUICE_LOG_LEVEL)\n"
@@ -94,6 +95,8 @@ int controller_main(int argc, char **argv)
 	    {"http-addr", required_argument, NULL, 'H'},
 	    {"webhook-secret-file", required_argument, NULL, 'S'},
 	    {"concurrency", required_argument, NULL, 'j'},
+	    {"kube-api-qps", required_argument, NULL, 'q'},
+	    {"kube-api-burst", required_argument, NULL, 'b'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-format", required_argument, NULL, 'f'},
 	    {"version", no_argument, NULL, 'V'},
@@ -139,6 +142,25 @@ int controller_main(int argc, char **argv)
 		case 'W': watch_ns = optarg; break;
 		case 'H': http_addr = optarg; break;
 		case 'S': secret_file = optarg; break;
+		case 'q':
+			controller_client_opts.qps = strtod(optarg, NULL);
+			if (controller_client_opts.qps < 1 || controller_client_opts.qps > 100000) {
+				fprintf(
+				    stderr,
+				    "sluiced: --kube-api-qps wants a number from 1 to 100000\n");
+				return 2;
+			}
+			break;
+		case 'b':
+			controller_client_opts.burst = (int)strtol(optarg, NULL, 10);
+			if (controller_client_opts.burst < 1 ||
+			    controller_client_opts.burst > 100000) {
+				fprintf(
+				    stderr,
+				    "sluiced: --kube-api-burst wants a number from 1 to 100000\n");
+				return 2;
+			}
+			break;
 		case 'j':
 			workers = strtol(optarg, NULL, 10);
 			if (workers < 1 || workers > 64) {

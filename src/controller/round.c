@@ -61,6 +61,11 @@ int controller_render(struct round *r, struct manifest_set **out)
 		r->skipped = 1;
 		return 0;
 	}
+	if (r->cache && r->cache->set && strcmp(r->cache->commit, r->git.commit) == 0 &&
+	    r->cache->path && strcmp(r->cache->path, path) == 0) {
+		*out = r->cache->set; /* the same commit and path: the same render */
+		return 0;
+	}
 	snprintf(root, sizeof(root), "%s/%s", dest, path);
 	diag_init(&errs);
 	if (manifest_kustomization(root))
@@ -79,7 +84,25 @@ int controller_render(struct round *r, struct manifest_set **out)
 	}
 	diag_dispose(&errs);
 	*out = set;
+	if (r->cache && set) {
+		char *p = strdup(path);
+		if (p) {
+			render_cache_dispose(r->cache);
+			snprintf(r->cache->commit, sizeof(r->cache->commit), "%s", r->git.commit);
+			r->cache->path = p;
+			r->cache->set = set;
+		}
+	}
 	return rc;
+}
+
+void render_cache_dispose(struct render_cache *rc)
+{
+	if (!rc)
+		return;
+	manifest_set_free(rc->set);
+	free(rc->path);
+	memset(rc, 0, sizeof(*rc));
 }
 
 int controller_round(struct kube_client *c, struct round *r)
@@ -94,7 +117,8 @@ int controller_round(struct kube_client *c, struct round *r)
 
 	if ((rc = controller_render(r, &set)) < 0 || r->skipped)
 		goto out;
-	struct sync_opts so = {r->app, r->namespace, r->prune, 0, 60000, r->prev_inventory};
+	struct sync_opts so = {r->app, r->namespace,      r->prune,     0,
+	                       60000,  r->prev_inventory, r->git.commit};
 	sync_result_init(&sr);
 	rc = sync_run(&sr, c, set, &so);
 	for (size_t i = 0; i < sr.errs.count; i++)
@@ -121,7 +145,8 @@ int controller_round(struct kube_client *c, struct round *r)
 		     "app", r->app, "revision", r->git.commit, NULL);
 	sync_result_dispose(&sr);
 out:
-	manifest_set_free(set);
+	if (!r->cache || r->cache->set != set)
+		manifest_set_free(set);
 	r->rc = rc;
 	r->seconds = mono() - t0;
 	return rc;
@@ -137,6 +162,8 @@ void controller_round_dispose(struct round *r)
 	r->live = NULL;
 }
 
+struct kube_client_opts controller_client_opts;
+
 int controller_connect(struct kube_config **cfg, struct kube_client **c, const char *kubeconfig)
 {
 	int rc;
@@ -148,7 +175,7 @@ int controller_connect(struct kube_config **cfg, struct kube_client **c, const c
 	else
 		rc = kube_config_in_cluster(cfg, NULL);
 	if (rc == 0)
-		rc = kube_client_new(c, *cfg, NULL);
+		rc = kube_client_new(c, *cfg, &controller_client_opts);
 	if (rc < 0) {
 		slog(SLOG_ERROR, sluice_error_last(), NULL);
 		kube_config_free(*cfg);

@@ -98,7 +98,7 @@ static int save_inventory(struct kube_client *c, const struct single_opts *o, co
 
 /* One round, with the inventory kept in a ConfigMap. */
 static int round_once(struct kube_client *c, const struct single_opts *o,
-                      const struct gitsrc_auth *auth)
+                      const struct gitsrc_auth *auth, struct render_cache *cache)
 {
 	struct round r;
 	char rev[64] = "";
@@ -121,6 +121,7 @@ static int round_once(struct kube_client *c, const struct single_opts *o,
 	r.cache_dir = o->cache_dir;
 	r.auth = auth;
 	r.prev_inventory = prev;
+	r.cache = cache;
 	r.prune = 1;
 	controller_round(c, &r);
 	if (r.inventory &&
@@ -140,6 +141,9 @@ int controller_run_single(const struct single_opts *o)
 	struct gitsrc_auth auth;
 	char *key = NULL, *kh = NULL;
 	int rc, failures = 0;
+	struct render_cache cache;
+
+	memset(&cache, 0, sizeof(cache));
 
 	memset(&auth, 0, sizeof(auth));
 	auth.username = getenv("SLUICE_GIT_USERNAME");
@@ -169,7 +173,7 @@ int controller_run_single(const struct single_opts *o)
 	slog(SLOG_INFO, "single-app mode", "app", o->app, "repo", o->repo, "path",
 	     o->path ? o->path : ".", NULL);
 	do {
-		rc = round_once(c, o, &auth);
+		rc = round_once(c, o, &auth, &cache);
 		if (o->once)
 			break;
 		/* after a failure, retry sooner: 5 s, doubling, never later than the interval */
@@ -182,6 +186,7 @@ int controller_run_single(const struct single_opts *o)
 		for (long s = 0; s < wait_s * 10 && !stopping; s++)
 			usleep(100000);
 	} while (!stopping);
+	render_cache_dispose(&cache);
 	kube_client_free(c);
 	kube_config_free(cfg);
 	free(key);

@@ -9,6 +9,7 @@
 #include "sluice/base64.h"
 #include "sluice/error.h"
 #include "sluice/hmac.h"
+#include "sluice/jsonfmt.h"
 #include "sluice/log.h"
 #include "sluice/sync.h"
 #include "sluice/yaml.h"
@@ -253,6 +254,114 @@ static int in_sync(const json_t *want, const json_t *live)
 		}
 	}
 	return 1;
+}
+
+/* The Rollout of the set that governs Deployment ns/name, or NULL. */
+static const json_t *governor(const struct item *items, size_t n, const char *ns, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		const json_t *o = items[i].obj;
+		const char *api = json_string_value(json_object_get(o, "apiVersion"));
+		const char *rns =
+		    json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
+		const char *target = json_string_value(json_object_get(
+		    json_object_get(json_object_get(o, "spec"), "targetRef"), "name"));
+		if (strcmp(items[i].src->kind, "Rollout") == 0 && api &&
+		    strncmp(api, "sluice.dev/", 11) == 0 && target && strcmp(target, name) == 0 &&
+		    strcmp(rns ? rns : "", ns) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+static void set_note(json_t *obj, const char *key, json_t *value)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	json_t *notes = json_object_get(meta, "annotations");
+	if (!json_is_object(notes)) {
+		notes = json_object();
+		json_object_set_new(meta, "annotations", notes);
+	}
+	json_object_set_new(notes, key, value);
+}
+
+/*
+ * Deployments a Rollout governs keep the template they run (see sync.h); a
+ * new one goes to the rollout engine. One GET per governed Deployment.
+ */
+static int govern(struct kube_client *c, struct item *items, size_t n, const struct sync_opts *o)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct item *it = &items[i];
+		const json_t *meta = json_object_get(it->obj, "metadata");
+		const char *ns = json_string_value(json_object_get(meta, "namespace"));
+		json_t *live = NULL, *spec = json_object_get(it->obj, "spec");
+		json_t *want = json_object_get(spec, "template");
+		char *text = NULL;
+		int rc;
+
+		if (strcmp(it->src->kind, "Deployment") != 0 ||
+		    strcmp(it->src->group, "apps") != 0 || !json_is_object(want) ||
+		    !governor(items, n, ns ? ns : "", it->src->name))
+			continue;
+		struct kube_ref ref = {"apps/v1", "Deployment", ns, it->src->name};
+		rc = kube_get(c, &live, &ref);
+		if (rc < 0 && rc != SLUICE_ENOTFOUND)
+			return rc;
+		const json_t *notes =
+		    json_object_get(json_object_get(live, "metadata"), "annotations");
+		const char *stable_text =
+		    json_string_value(json_object_get(notes, SYNC_ANNOTATION_STABLE));
+		const char *stable_commit =
+		    json_string_value(json_object_get(notes, SYNC_ANNOTATION_STABLE_COMMIT));
+		json_t *stable = NULL;
+		json_error_t jerr;
+		if (stable_text)
+			stable = json_loads(stable_text, 0, &jerr);
+		else if (live && !sync_covers(want, json_object_get(json_object_get(live, "spec"),
+		                                                    "template")))
+			/* adopted: what runs now is stable, in the server's words */
+			stable = json_deep_copy(
+			    json_object_get(json_object_get(live, "spec"), "template"));
+		if (!stable) /* first sync, or it already runs what Git says */
+			stable = json_deep_copy(want);
+		if (!stable) {
+			json_decref(live);
+			return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+		}
+		if (!json_equal(stable, want)) {
+			if ((rc = jsonfmt_dump(&text, want, JSONFMT_COMPACT)) < 0) {
+				json_decref(stable);
+				json_decref(live);
+				return rc;
+			}
+			set_note(it->obj, SYNC_ANNOTATION_DESIRED, json_string(text));
+			set_note(it->obj, SYNC_ANNOTATION_DESIRED_COMMIT,
+			         json_string(o->revision ? o->revision : ""));
+			free(text);
+			text = NULL;
+			slog(SLOG_INFO, "sync: new template handed to the rollout", "object",
+			     it->key, "revision", o->revision ? o->revision : "", NULL);
+		}
+		if ((rc = jsonfmt_dump(&text, stable, JSONFMT_COMPACT)) < 0) {
+			json_decref(stable);
+			json_decref(live);
+			return rc;
+		}
+		set_note(it->obj, SYNC_ANNOTATION_STABLE, json_string(text));
+		set_note(
+		    it->obj, SYNC_ANNOTATION_STABLE_COMMIT,
+		    json_string(stable_commit ? stable_commit : (o->revision ? o->revision : "")));
+		free(text);
+		json_object_set_new(spec, "template", stable); /* runs what is stable */
+		json_decref(live);
+		/* the hash covers what is sent now */
+		char hash[2 * SYNC_HASH_BYTES + 1];
+		if ((rc = sync_hash(hash, it->obj)) < 0)
+			return rc;
+		set_note(it->obj, SYNC_ANNOTATION_HASH, json_string(hash));
+	}
+	return 0;
 }
 
 /*
@@ -637,6 +746,10 @@ int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest
 	}
 	if ((rc = prepare(items, c, set, o, &r->errs)) < 0)
 		goto out;
+	if ((rc = govern(c, items, n, o)) < 0) {
+		diag_add(&r->errs, "cannot read a governed Deployment: %s", sluice_error_last());
+		goto out;
+	}
 	mark_unchanged(c, items, n, o, r->live);
 	qsort(items, n, sizeof(*items), by_rank); /* what must be written first */
 	while (todo < n && !items[todo].same)
@@ -800,7 +913,7 @@ int sync_diff(struct kube_client *c, const struct manifest_set *set, const struc
 		                      "diff: cannot make a temporary folder");
 		goto out;
 	}
-	if ((rc = prepare(items, c, set, o, errs)) < 0)
+	if ((rc = prepare(items, c, set, o, errs)) < 0 || (rc = govern(c, items, n, o)) < 0)
 		goto out;
 	mark_unchanged(c, items, n, o, live);
 	qsort(items, n, sizeof(*items), by_rank);

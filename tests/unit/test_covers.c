@@ -36,8 +36,8 @@ static void drift_in_what_git_sets_counts(void **state)
 	(void)state;
 	assert_false(covers("{\"spec\":{\"replicas\":2}}", "{\"spec\":{\"replicas\":5}}"));
 	assert_false(covers("{\"data\":{\"mode\":\"blue\"}}", "{\"data\":{}}"));
-	assert_false(covers("{\"ports\":[{\"port\":80}]}",
-	                    "{\"ports\":[{\"port\":80},{\"port\":81}]}"));
+	assert_false(
+	    covers("{\"ports\":[{\"port\":80}]}", "{\"ports\":[{\"port\":80},{\"port\":81}]}"));
 	assert_false(covers("{\"a\":\"1\"}", "{\"a\":1}"));
 	assert_false(covers("{\"a\":true}", "{\"a\":false}"));
 	/* a value the server rewrites is a difference: one idempotent apply, never a miss */

@@ -101,7 +101,7 @@ static json_t *inventory; /* carried from one test to the next, as the controlle
 static void first_sync_applies_in_order(void **state)
 {
 	struct sync_result r;
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, NULL};
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, NULL, NULL};
 	(void)state;
 
 	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
@@ -124,7 +124,7 @@ static void first_sync_applies_in_order(void **state)
 	manifest_set_free(set);
 }
 
-/* "name=resourceVersion;..." of the app's objects in namespace shop */
+/* "name=applied-at/generation;..." of the app's objects in namespace shop */
 static void versions(char *out, size_t n)
 {
 	static const char *const kinds[][2] = {{"v1", "ConfigMap"},
@@ -142,11 +142,21 @@ static void versions(char *out, size_t n)
 		assert_int_equal(kube_list(kc, &items, NULL, &ref, &lo), 0);
 		json_array_foreach(items, i, v)
 		{
-			const json_t *m = json_object_get(v, "metadata");
+			/* what sluice's applies changed, not the controllers' status
+			 * updates: its managedFields entry's time, and the generation */
+			const json_t *m = json_object_get(v, "metadata"), *f;
+			const char *when = "";
+			size_t j;
+			json_array_foreach(json_object_get(m, "managedFields"), j, f)
+			{
+				const char *who = json_string_value(json_object_get(f, "manager"));
+				if (who && strcmp(who, "sluice") == 0)
+					when = json_string_value(json_object_get(f, "time"));
+			}
 			used += (size_t)snprintf(
-			    out + used, n - used, "%s=%s;",
-			    json_string_value(json_object_get(m, "name")),
-			    json_string_value(json_object_get(m, "resourceVersion")));
+			    out + used, n - used, "%s=%s/%lld;",
+			    json_string_value(json_object_get(m, "name")), when ? when : "",
+			    (long long)json_integer_value(json_object_get(m, "generation")));
 			assert_true(used < n);
 		}
 		json_decref(items);
@@ -156,7 +166,7 @@ static void versions(char *out, size_t n)
 static void a_resync_writes_nothing_and_heals_drift(void **state)
 {
 	struct sync_result r;
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory};
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL};
 	char before[8192], after[8192];
 	(void)state;
 
@@ -219,7 +229,7 @@ static void a_resync_writes_nothing_and_heals_drift(void **state)
 static void a_bad_commit_changes_nothing(void **state)
 {
 	struct sync_result r;
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory};
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL};
 	(void)state;
 
 	/* a new ConfigMap, and a Deployment the API rejects */
@@ -292,7 +302,7 @@ static void what_left_git_is_pruned(void **state)
 	json_decref(hand);
 	json_array_append_new(inventory, json_string("|ConfigMap|shop|handmade"));
 
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory};
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL};
 	const char *next = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-v2\n";
 	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
 	                                  "apps/app.yaml", next, NULL);

@@ -1,0 +1,724 @@
+/*
+ * The rollout engine: one reconcile reads a Rollout, its Deployment's stable
+ * and desired templates (kept by the sync engine in annotations, sync.h),
+ * the canary Deployment and the weight routed now, then moves at most as far
+ * as it can without waiting, and writes what it did to the status.
+ *
+ * The status is the only memory: phase, currentStep, desired and actual
+ * weight, stable and canary {hash, commit}, pauseStartTime, stepStartTime,
+ * the promotion's stage, failed {hash, commit, reason}, lastAction, history.
+ * Writes happen in an order that makes a crash between any two harmless: the
+ * weight (or scale) is written before the status that records it, so a
+ * restart repeats at most that one write; a pause's start is recorded before
+ * anything waits on it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sluice/error.h"
+#include "sluice/jsonfmt.h"
+#include "sluice/log.h"
+#include "sluice/rollout.h"
+#include "sluice/sync.h"
+#include "sluice/traffic.h"
+
+#define HISTORY_MAX 20
+#define POLL_MS     1000
+
+/* ---- time ---------------------------------------------------------------- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static json_t *time_str(long long ms)
+{
+	char buf[40], out[48];
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, sizeof(out), "%s.%03lldZ", buf, ms % 1000);
+	return json_string(out);
+}
+
+/* RFC 3339 (as time_str writes it, fraction optional) to ms; -1 when absent or bad. */
+static long long time_of(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	struct tm tm;
+	const char *rest;
+	long long ms = 0;
+
+	if (!s)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	if (!(rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)))
+		return -1;
+	if (*rest == '.') {
+		int digits = 0;
+		for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+			if (digits++ < 3)
+				ms = ms * 10 + (*rest - '0');
+		while (digits++ < 3)
+			ms *= 10;
+	}
+	return (long long)timegm(&tm) * 1000 + ms;
+}
+
+/* ---- small JSON helpers --------------------------------------------------- */
+
+static const json_t *at(const json_t *o, const char *a, const char *b)
+{
+	const json_t *v = json_object_get(o, a);
+	return b ? json_object_get(v, b) : v;
+}
+
+static const char *str_at(const json_t *o, const char *a, const char *b)
+{
+	return json_string_value(at(o, a, b));
+}
+
+static long long int_at(const json_t *o, const char *a, const char *b)
+{
+	return json_integer_value(at(o, a, b));
+}
+
+static const char *note(const json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(at(obj, "metadata", "annotations"), key));
+}
+
+/* ---- one reconcile ---------------------------------------------------------- */
+
+struct ctx {
+	struct kube_client *c;
+	const json_t *ro;
+	struct rollout_spec spec;
+	json_t *st; /* the status being built (starts as a copy of the old one) */
+	json_t *stable_dep, *canary_dep;
+	char canary_name[300];
+	char stable_hash[64], canary_pod_hash[64];
+	struct traffic_target t;
+	long long now;
+	long requeue;
+};
+
+static void want_requeue(struct ctx *x, long ms)
+{
+	if (ms < 0)
+		return;
+	if (x->requeue < 0 || ms < x->requeue)
+		x->requeue = ms;
+}
+
+static void say(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct ctx *x, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_object_set_new(x->st, "message", json_string(buf));
+}
+
+static void event(struct ctx *x, const char *what, const char *detail)
+{
+	slog(SLOG_INFO, what, "rollout", x->spec.name, "namespace", x->spec.namespace, "detail",
+	     detail ? detail : "", NULL);
+}
+
+static void history(struct ctx *x, const char *result, const char *reason)
+{
+	json_t *h = json_array(), *old = json_object_get(x->st, "history"), *v;
+	size_t i;
+	const json_t *canary = json_object_get(x->st, "canary");
+	long long start = time_of(json_object_get(x->st, "startTime"));
+
+	json_array_append_new(
+	    h, json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "revision", str_at(canary, "hash", NULL) ?: "",
+	                 "commit", str_at(canary, "commit", NULL) ?: "", "start",
+	                 start > 0 ? time_str(start) : json_null(), "end", time_str(x->now), "result",
+	                 result, "reason", reason ? reason : ""));
+	json_array_foreach(old, i, v)
+	{
+		if (json_array_size(h) >= HISTORY_MAX)
+			break;
+		json_array_append(h, v);
+	}
+	json_object_set_new(x->st, "history", h);
+}
+
+/* The pod-template-hash of the newest ReplicaSet of Deployment `dep` (into out). */
+static int pod_hash(struct ctx *x, const json_t *dep, char *out, size_t n)
+{
+	json_t *items = NULL, *rs;
+	size_t i;
+	const char *rev = note(dep, "deployment.kubernetes.io/revision");
+	const char *uid = str_at(dep, "metadata", "uid");
+	struct kube_ref ref = {"apps/v1", "ReplicaSet", x->spec.namespace, NULL};
+	int rc;
+
+	out[0] = '\0';
+	if (!rev || !uid)
+		return 0;
+	if ((rc = kube_list(x->c, &items, NULL, &ref, NULL)) < 0)
+		return rc;
+	json_array_foreach(items, i, rs)
+	{
+		const json_t *owner = json_array_get(at(rs, "metadata", "ownerReferences"), 0);
+		const char *r = note(rs, "deployment.kubernetes.io/revision");
+		const char *h = json_string_value(
+		    json_object_get(at(rs, "metadata", "labels"), "pod-template-hash"));
+		if (h && r && strcmp(r, rev) == 0 && strcmp(str_at(owner, "uid", NULL) ?: "", uid) == 0)
+			snprintf(out, n, "%s", h);
+	}
+	json_decref(items);
+	return 0;
+}
+
+static int get_deployment(struct ctx *x, const char *name, json_t **out)
+{
+	struct kube_ref ref = {"apps/v1", "Deployment", x->spec.namespace, name};
+	int rc = kube_get(x->c, out, &ref);
+	if (rc == SLUICE_ENOTFOUND) {
+		*out = NULL;
+		return 0;
+	}
+	return rc;
+}
+
+/*
+ * Ready pods of the Deployment's current template: none until the
+ * controller has seen its latest spec, and pods of an older template (a
+ * superseded canary's) are assumed to be among the ready ones, so they never
+ * count.
+ */
+static int ready_of(const json_t *dep)
+{
+	const json_t *s;
+	long long ready;
+
+	if (!dep)
+		return 0;
+	s = json_object_get(dep, "status");
+	if (int_at(s, "observedGeneration", NULL) < int_at(dep, "metadata", "generation"))
+		return 0;
+	ready = int_at(s, "readyReplicas", NULL) -
+	        (int_at(s, "replicas", NULL) - int_at(s, "updatedReplicas", NULL));
+	return ready > 0 ? (int)ready : 0;
+}
+
+/*
+ * Create or update the canary Deployment to run `tpl` (the desired
+ * template) with `replicas` pods: the stable's selector and labels plus
+ * sluice.dev/canary: "true".
+ */
+static int apply_canary(struct ctx *x, const json_t *tpl, const char *hash, int replicas)
+{
+	json_t *t = json_deep_copy(tpl), *sel;
+	json_t *labels = json_object_get(json_object_get(t, "metadata"), "labels");
+	int rc;
+
+	if (!t)
+		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+	if (!json_is_object(json_object_get(t, "metadata")))
+		json_object_set_new(t, "metadata", json_object());
+	if (!json_is_object(labels)) {
+		labels = json_object();
+		json_object_set_new(json_object_get(t, "metadata"), "labels", labels);
+	}
+	json_object_set_new(labels, TRAFFIC_CANARY_LABEL, json_string("true"));
+	sel = json_deep_copy(at(x->stable_dep, "spec", "selector"));
+	if (!json_is_object(sel))
+		sel = json_object();
+	if (!json_is_object(json_object_get(sel, "matchLabels")))
+		json_object_set_new(sel, "matchLabels", json_object());
+	json_object_set_new(json_object_get(sel, "matchLabels"), TRAFFIC_CANARY_LABEL,
+	                    json_string("true"));
+	json_t *dep = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}, s:{s:s, s:s}}, s:{s:i, s:o, s:o}}",
+	                        "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name",
+	                        x->canary_name, "namespace", x->spec.namespace, "labels",
+	                        "sluice.dev/canary-of", x->spec.target, "annotations",
+	                        "sluice.dev/template-hash", hash, "sluice.dev/rollout", x->spec.name,
+	                        "spec", "replicas", replicas, "selector", sel, "template", t);
+	if (!dep)
+		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+	rc = kube_apply(x->c, NULL, dep, TRAFFIC_FIELD_MANAGER, KUBE_FORCE);
+	json_decref(dep);
+	return rc;
+}
+
+static int scale_canary(struct ctx *x, int replicas)
+{
+	char patch[64];
+	struct kube_ref ref = {"apps/v1", "Deployment", x->spec.namespace, x->canary_name};
+	if (!x->canary_dep || int_at(x->canary_dep, "spec", "replicas") == replicas)
+		return 0;
+	snprintf(patch, sizeof(patch), "{\"spec\":{\"replicas\":%d}}", replicas);
+	int rc = kube_patch(x->c, NULL, &ref, KUBE_PATCH_MERGE, patch, NULL, 0);
+	return rc == SLUICE_ENOTFOUND ? 0 : rc;
+}
+
+/* End this rollout without promoting: weight 0 at once, canary scaled to 0. */
+static int roll_back(struct ctx *x, const char *phase, const char *reason)
+{
+	int rc;
+
+	if (x->canary_dep && ((rc = traffic_set_weight(x->c, &x->t, 0)) < 0 ||
+	                      (rc = scale_canary(x, 0)) < 0 ||
+	                      (rc = traffic_cleanup(x->c, &x->t)) < 0))
+		return rc;
+	const json_t *canary = json_object_get(x->st, "canary");
+	json_object_set_new(x->st, "failed",
+	                    json_pack("{s:s, s:s, s:s}", "hash", str_at(canary, "hash", NULL) ?: "",
+	                              "commit", str_at(canary, "commit", NULL) ?: "", "reason",
+	                              reason));
+	history(x, phase, reason);
+	json_object_set_new(x->st, "phase", json_string(phase));
+	json_object_set_new(x->st, "desiredWeight", json_integer(0));
+	json_object_set_new(x->st, "actualWeight", json_integer(0));
+	json_object_del(x->st, "pauseStartTime");
+	json_object_del(x->st, "promotion");
+	say(x, "%s: %s", phase, reason);
+	event(x, phase, reason);
+	return 0;
+}
+
+/* Start (or restart, superseding) a rollout of the desired template. */
+static int begin(struct ctx *x, const json_t *desired, const char *hash, const char *commit)
+{
+	const json_t *old = json_object_get(x->st, "canary");
+	int rc;
+
+	if (str_at(old, "hash", NULL) && *str_at(old, "hash", NULL) &&
+	    strcmp(str_at(old, "hash", NULL), hash) != 0) {
+		const char *phase = str_at(x->st, "phase", NULL) ?: "";
+		if (strcmp(phase, "Progressing") == 0 || strcmp(phase, "Paused") == 0)
+			history(x, "Superseded", "a newer commit changed the template");
+	}
+	/* an older canary stops getting traffic before it is replaced */
+	if (x->canary_dep && (rc = traffic_set_weight(x->c, &x->t, 0)) < 0)
+		return rc;
+	if ((rc = apply_canary(x, desired, hash, 0)) < 0)
+		return rc;
+	json_object_set_new(x->st, "canary", json_pack("{s:s, s:s}", "hash", hash, "commit", commit));
+	json_object_set_new(x->st, "phase", json_string("Progressing"));
+	json_object_set_new(x->st, "currentStep", json_integer(0));
+	json_object_set_new(x->st, "desiredWeight", json_integer(0));
+	json_object_set_new(x->st, "startTime", time_str(x->now));
+	json_object_set_new(x->st, "stepStartTime", time_str(x->now));
+	json_object_del(x->st, "pauseStartTime");
+	json_object_del(x->st, "pausedAt");
+	json_object_del(x->st, "promotion");
+	json_object_del(x->st, "failed");
+	json_object_del(x->st, "promoteFull");
+	say(x, "rollout of %.12s started", commit);
+	event(x, "rollout started", commit);
+	return 0;
+}
+
+static void next_step(struct ctx *x)
+{
+	json_object_set_new(x->st, "currentStep",
+	                    json_integer(int_at(x->st, "currentStep", NULL) + 1));
+	json_object_set_new(x->st, "stepStartTime", time_str(x->now));
+	json_object_del(x->st, "pauseStartTime");
+}
+
+/* A person's request, acted on once. */
+static int act(struct ctx *x)
+{
+	const char *a = note(x->ro, ROLLOUT_ANNOTATION_ACTION);
+	const char *done = str_at(x->st, "lastAction", NULL);
+	const char *phase = str_at(x->st, "phase", NULL) ?: "";
+	char verb[32] = "";
+	int running = strcmp(phase, "Progressing") == 0 || strcmp(phase, "Paused") == 0;
+	int rc = 0;
+
+	if (!a || (done && strcmp(a, done) == 0))
+		return 0;
+	sscanf(a, "%31s", verb);
+	json_object_set_new(x->st, "lastAction", json_string(a));
+	if (strcmp(verb, "promote") == 0 && running) {
+		next_step(x);
+		json_object_del(x->st, "paused");
+		event(x, "promoted a step by request", NULL);
+	} else if (strcmp(verb, "promote-full") == 0 && running) {
+		json_object_set_new(x->st, "promoteFull", json_true());
+		json_object_del(x->st, "paused");
+		event(x, "full promotion requested", NULL);
+	} else if (strcmp(verb, "abort") == 0 && running) {
+		rc = roll_back(x, "Aborted", "aborted by request");
+	} else if (strcmp(verb, "retry") == 0 && json_object_get(x->st, "failed")) {
+		json_object_del(x->st, "failed");
+		json_object_del(x->st, "canary"); /* the desired template starts again at step 1 */
+		event(x, "retry requested", NULL);
+	} else if (strcmp(verb, "pause") == 0 && running) {
+		json_object_set_new(x->st, "paused", json_true());
+		json_object_set_new(x->st, "pausedAt", time_str(x->now));
+	} else if (strcmp(verb, "resume") == 0 && json_is_true(json_object_get(x->st, "paused"))) {
+		/* a timed pause keeps its remaining time */
+		long long since = time_of(json_object_get(x->st, "pausedAt"));
+		long long start = time_of(json_object_get(x->st, "pauseStartTime"));
+		if (since > 0 && start > 0)
+			json_object_set_new(x->st, "pauseStartTime",
+			                    time_str(start + (x->now - since)));
+		json_object_del(x->st, "paused");
+		json_object_del(x->st, "pausedAt");
+	} else {
+		slog(SLOG_WARN, "rollout: request ignored in this phase", "rollout", x->spec.name,
+		     "request", verb, "phase", phase, NULL);
+	}
+	return rc;
+}
+
+/* Promotion: the desired template becomes the stable Deployment's. */
+static int promote(struct ctx *x, const json_t *desired, const char *hash, const char *commit)
+{
+	const char *stage = str_at(x->st, "promotion", NULL) ?: "";
+	int R = x->t.replicas, rc;
+
+	if (!*stage) {
+		/* routers: all traffic to a full-size canary while stable is replaced */
+		if (x->spec.routing != TRAFFIC_REPLICAS) {
+			if ((rc = scale_canary(x, R)) < 0)
+				return rc;
+			if (ready_of(x->canary_dep) < R) {
+				say(x, "promoting: waiting for %d canary pods (%d ready)", R,
+				    ready_of(x->canary_dep));
+				want_requeue(x, POLL_MS);
+				return 0;
+			}
+			if ((rc = traffic_set_weight(x->c, &x->t, 100)) < 0)
+				return rc;
+		}
+		json_object_set_new(x->st, "promotion", json_string("stable"));
+		stage = "stable";
+	}
+	if (strcmp(stage, "stable") == 0) {
+		char *tpl = NULL, *patch = NULL;
+		json_t *ops;
+		struct kube_ref ref = {"apps/v1", "Deployment", x->spec.namespace, x->spec.target};
+		if ((rc = jsonfmt_dump(&tpl, desired, JSONFMT_COMPACT)) < 0)
+			return rc;
+		ops = json_pack("[{s:s, s:s, s:O}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]", "op", "replace",
+		                "path", "/spec/template", "value", desired, "op", "add", "path",
+		                "/metadata/annotations/sluice.dev~1stable-template", "value", tpl, "op",
+		                "add", "path", "/metadata/annotations/sluice.dev~1stable-commit",
+		                "value", commit);
+		free(tpl);
+		if (!ops || (rc = jsonfmt_dump(&patch, ops, JSONFMT_COMPACT)) < 0) {
+			json_decref(ops);
+			return ops ? rc : sluice_error_set(SLUICE_ENOMEM, "out of memory");
+		}
+		json_decref(ops);
+		rc = kube_patch(x->c, NULL, &ref, KUBE_PATCH_JSON, patch, NULL, 0);
+		free(patch);
+		if (rc < 0)
+			return rc;
+		json_object_set_new(x->st, "promotion", json_string("await"));
+		say(x, "promoting: the stable Deployment runs the new template");
+		want_requeue(x, POLL_MS);
+		return 0;
+	}
+	if (strcmp(stage, "await") == 0) {
+		const json_t *s = json_object_get(x->stable_dep, "status");
+		int gen_ok = int_at(x->stable_dep, "metadata", "generation") <=
+		             int_at(s, "observedGeneration", NULL);
+		int done = gen_ok && int_at(s, "updatedReplicas", NULL) == R &&
+		           int_at(s, "availableReplicas", NULL) == R &&
+		           int_at(s, "readyReplicas", NULL) == R && int_at(s, "replicas", NULL) == R;
+		if (!done) {
+			say(x, "promoting: %lld of %d stable pods updated and available",
+			    int_at(s, "availableReplicas", NULL), R);
+			want_requeue(x, POLL_MS);
+			return 0;
+		}
+		/* stable serves again, pinned to its new pods; the canary goes later
+		 * (with replicas, its pods run the same template and leave at scale-down) */
+		x->t.stable_hash = x->stable_hash;
+		if (x->spec.routing != TRAFFIC_REPLICAS &&
+		    ((rc = traffic_prepare(x->c, &x->t)) < 0 ||
+		     (rc = traffic_set_weight(x->c, &x->t, 0)) < 0 ||
+		     (rc = traffic_cleanup(x->c, &x->t)) < 0))
+			return rc;
+		json_object_set_new(x->st, "stable", json_pack("{s:s, s:s, s:s}", "hash", hash,
+		                                               "commit", commit, "podHash",
+		                                               x->stable_hash));
+		history(x, "Promoted", "all steps passed");
+		json_object_del(x->st, "canary");
+		json_object_del(x->st, "promotion");
+		json_object_del(x->st, "promoteFull");
+		json_object_set_new(x->st, "phase", json_string("Healthy"));
+		json_object_set_new(x->st, "desiredWeight", json_integer(0));
+		json_object_set_new(x->st, "scaleDownAt",
+		                    time_str(x->now + x->spec.scale_down_delay_s * 1000));
+		say(x, "promoted %.12s", commit);
+		event(x, "promoted", commit);
+		want_requeue(x, x->spec.scale_down_delay_s * 1000);
+	}
+	return 0;
+}
+
+/* The steps, from currentStep, as far as they go without waiting. */
+static int advance(struct ctx *x, const json_t *desired, const char *hash, const char *commit)
+{
+	for (int guard = 0; guard < ROLLOUT_MAX_STEPS + 2; guard++) {
+		long long k = int_at(x->st, "currentStep", NULL);
+		int rc;
+
+		if (json_is_true(json_object_get(x->st, "paused"))) {
+			json_object_set_new(x->st, "phase", json_string("Paused"));
+			say(x, "paused by request at step %lld of %zu", k + 1, x->spec.nsteps);
+			return 0;
+		}
+		if (k >= (long long)x->spec.nsteps || json_is_true(json_object_get(x->st, "promoteFull")) ||
+		    json_object_get(x->st, "promotion")) {
+			json_object_set_new(x->st, "phase", json_string("Progressing"));
+			return promote(x, desired, hash, commit);
+		}
+		const struct rollout_step *s = &x->spec.steps[k];
+		json_object_set_new(x->st, "phase", json_string("Progressing"));
+		if (s->kind == STEP_SET_WEIGHT) {
+			int need = traffic_canary_replicas(&x->t, s->weight);
+			long long since = time_of(json_object_get(x->st, "stepStartTime"));
+			if (x->spec.routing != TRAFFIC_REPLICAS && (rc = scale_canary(x, need)) < 0)
+				return rc;
+			if (x->spec.routing == TRAFFIC_REPLICAS &&
+			    int_at(x->canary_dep, "spec", "replicas") < need &&
+			    (rc = traffic_set_weight(x->c, &x->t, s->weight)) < 0)
+				return rc;
+			if (ready_of(x->canary_dep) < need) {
+				if (since > 0 && x->now - since > x->spec.progress_deadline_s * 1000) {
+					char why[200];
+					snprintf(why, sizeof(why),
+					         "progress deadline: %d of %d canary pods ready after %ld s",
+					         ready_of(x->canary_dep), need,
+					         x->spec.progress_deadline_s);
+					return roll_back(x, "RolledBack", why);
+				}
+				say(x, "step %lld of %zu: waiting for canary pods (%d of %d ready)", k + 1,
+				    x->spec.nsteps, ready_of(x->canary_dep), need);
+				want_requeue(x, POLL_MS);
+				return 0;
+			}
+			if (x->spec.routing != TRAFFIC_REPLICAS) {
+				x->t.canary_hash = x->canary_pod_hash;
+				if ((rc = traffic_prepare(x->c, &x->t)) < 0 ||
+				    (rc = traffic_set_weight(x->c, &x->t, s->weight)) < 0)
+					return rc;
+			}
+			json_object_set_new(x->st, "desiredWeight", json_integer(s->weight));
+			event(x, "weight set", NULL);
+			next_step(x);
+			continue;
+		}
+		if (s->kind == STEP_PAUSE && s->duration_ms > 0) {
+			long long start = time_of(json_object_get(x->st, "pauseStartTime"));
+			if (start < 0) {
+				json_object_set_new(x->st, "pauseStartTime", time_str(x->now));
+				start = x->now;
+			}
+			long long left = start + s->duration_ms - x->now;
+			if (left > 0) {
+				say(x, "step %lld of %zu: pause, %llds left", k + 1, x->spec.nsteps,
+				    (left + 999) / 1000);
+				want_requeue(x, left < 5000 ? left : 5000);
+				return 0;
+			}
+			next_step(x);
+			continue;
+		}
+		/* pause {} waits for a person; analysis waits for the analysis engine */
+		json_object_set_new(x->st, "phase", json_string("Paused"));
+		say(x, "step %lld of %zu: %s", k + 1, x->spec.nsteps,
+		    s->kind == STEP_PAUSE ? "waiting for promote"
+		                          : "analysis steps need the analysis engine; promote to go on");
+		return 0;
+	}
+	return 0;
+}
+
+static int reconcile(struct ctx *x)
+{
+	const char *desired_text, *desired_commit, *stable_text;
+	json_t *desired = NULL, *stable = NULL;
+	char dhash[2 * SYNC_HASH_BYTES + 1], shash[2 * SYNC_HASH_BYTES + 1];
+	json_error_t jerr;
+	int rc;
+
+	if ((rc = get_deployment(x, x->spec.target, &x->stable_dep)) < 0)
+		return rc;
+	if (!x->stable_dep) {
+		json_object_set_new(x->st, "phase", json_string("Degraded"));
+		say(x, "Deployment %s/%s not found", x->spec.namespace, x->spec.target);
+		want_requeue(x, 10000);
+		return 0;
+	}
+	if ((rc = get_deployment(x, x->canary_name, &x->canary_dep)) < 0)
+		return rc;
+	x->t.replicas = (int)int_at(x->stable_dep, "spec", "replicas");
+	if (!json_object_get(json_object_get(x->stable_dep, "spec"), "replicas"))
+		x->t.replicas = 1;
+	if ((rc = pod_hash(x, x->stable_dep, x->stable_hash, sizeof(x->stable_hash))) < 0 ||
+	    (x->canary_dep &&
+	     (rc = pod_hash(x, x->canary_dep, x->canary_pod_hash, sizeof(x->canary_pod_hash))) < 0))
+		return rc;
+	x->t.stable_hash = x->stable_hash;
+	x->t.canary_hash = x->canary_pod_hash;
+
+	stable_text = note(x->stable_dep, SYNC_ANNOTATION_STABLE);
+	desired_text = note(x->stable_dep, SYNC_ANNOTATION_DESIRED);
+	desired_commit = note(x->stable_dep, SYNC_ANNOTATION_DESIRED_COMMIT) ?: "";
+	if (!stable_text) {
+		json_object_set_new(x->st, "phase", json_string("Healthy"));
+		say(x, "waiting for the first sync of Deployment %s", x->spec.target);
+		return 0;
+	}
+	stable = json_loads(stable_text, 0, &jerr);
+	desired = desired_text ? json_loads(desired_text, 0, &jerr) : json_incref(stable);
+	if (!stable || !desired || sync_hash(shash, stable) < 0 || sync_hash(dhash, desired) < 0) {
+		json_decref(stable);
+		json_decref(desired);
+		return sluice_error_set(SLUICE_EINVALID, "Deployment %s: unreadable %s annotations",
+		                        x->spec.target, "sluice.dev/*-template");
+	}
+	if (!json_object_get(x->st, "stable"))
+		json_object_set_new(x->st, "stable",
+		                    json_pack("{s:s, s:s, s:s}", "hash", shash, "commit",
+		                              note(x->stable_dep, SYNC_ANNOTATION_STABLE_COMMIT) ?: "",
+		                              "podHash", x->stable_hash));
+	if ((rc = act(x)) < 0)
+		goto out;
+
+	const char *running = str_at(x->st, "canary", "hash");
+	const char *failed = str_at(x->st, "failed", "hash");
+	if (strcmp(dhash, shash) == 0 && !json_object_get(x->st, "promotion")) {
+		/* nothing new in Git (or Git went back to stable mid-rollout) */
+		if (running && *running) {
+			if ((rc = roll_back(x, "Aborted", "Git returned to the stable template")) < 0)
+				goto out;
+			json_object_del(x->st, "failed");
+		}
+		json_object_del(x->st, "canary");
+		json_object_set_new(x->st, "phase", json_string("Healthy"));
+		say(x, "stable runs %.12s", str_at(x->st, "stable", "commit") ?: "");
+		long long due = time_of(json_object_get(x->st, "scaleDownAt"));
+		if (due > 0 && x->now >= due) {
+			if ((rc = scale_canary(x, 0)) < 0)
+				goto out;
+			json_object_del(x->st, "scaleDownAt");
+		} else if (due > 0) {
+			want_requeue(x, (long)(due - x->now));
+		}
+		goto weights;
+	}
+	if (failed && strcmp(failed, dhash) == 0) {
+		/* remembered: Git still names the template that failed; never re-applied */
+		if ((rc = scale_canary(x, 0)) < 0)
+			goto out;
+		goto weights;
+	}
+	if (!running || strcmp(running, dhash) != 0) {
+		if ((rc = begin(x, desired, dhash, desired_commit)) < 0)
+			goto out;
+		json_decref(x->canary_dep);
+		x->canary_dep = NULL;
+		if ((rc = get_deployment(x, x->canary_name, &x->canary_dep)) < 0)
+			goto out;
+	}
+	rc = advance(x, desired, dhash, desired_commit);
+weights:
+	if (rc == 0 && x->canary_dep) {
+		int w = 0;
+		if (traffic_read_weight(x->c, &x->t, &w) == 0)
+			json_object_set_new(x->st, "actualWeight", json_integer(w));
+	}
+out:
+	json_decref(stable);
+	json_decref(desired);
+	return rc;
+}
+
+int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeue_ms)
+{
+	struct ctx x;
+	struct diag errs;
+	const json_t *old = json_object_get(rollout, "status");
+	json_t *policy = NULL;
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.ro = rollout;
+	x.now = now_ms();
+	x.requeue = -1;
+	x.st = json_is_object(old) ? json_deep_copy(old) : json_object();
+	diag_init(&errs);
+	const char *ns = str_at(rollout, "metadata", "namespace");
+	const char *pname = str_at(json_object_get(rollout, "spec"), "policyRef", "name");
+	if (pname) {
+		struct kube_ref pref = {ROLLOUT_API, "CanaryPolicy", ns, pname};
+		rc = kube_get(c, &policy, &pref);
+		if (rc < 0 && rc != SLUICE_ENOTFOUND)
+			goto write;
+	}
+	if ((rc = rollout_spec_read(&x.spec, rollout, policy, &errs)) < 0) {
+		json_object_set_new(x.st, "phase", json_string("Degraded"));
+		say(&x, "%s", errs.count ? errs.msgs[0] : sluice_error_last());
+		rc = 0;
+		goto write;
+	}
+	snprintf(x.canary_name, sizeof(x.canary_name), "%s-canary", x.spec.target);
+	x.t.kind = x.spec.routing;
+	x.t.namespace = x.spec.namespace;
+	x.t.service = x.spec.service;
+	x.t.route = x.spec.route;
+	x.t.canary = x.canary_name;
+	json_object_set_new(x.st, "stepCount", json_integer((json_int_t)x.spec.nsteps));
+	rc = reconcile(&x);
+	if (rc < 0) {
+		say(&x, "%s", sluice_error_last());
+		want_requeue(&x, 5000);
+	}
+write:
+	json_object_set_new(x.st, "observedGeneration",
+	                    json_integer(int_at(rollout, "metadata", "generation")));
+	if (!old || !json_equal(x.st, (json_t *)old)) {
+		char *patch = NULL;
+		json_t *body = json_pack("{s:O}", "status", x.st);
+		const char *k;
+		json_t *v;
+		/* a merge patch removes what it sets to null */
+		json_object_foreach((json_t *)old, k, v)
+		{
+			if (body && !json_object_get(x.st, k))
+				json_object_set_new(json_object_get(body, "status"), k, json_null());
+		}
+		struct kube_ref ref = {ROLLOUT_API, "Rollout", ns, str_at(rollout, "metadata", "name")};
+		int wrc = body ? jsonfmt_dump(&patch, body, JSONFMT_COMPACT) : SLUICE_ENOMEM;
+		json_decref(body);
+		if (wrc == 0)
+			wrc = kube_patch(c, NULL, &ref, KUBE_PATCH_MERGE, patch, "status", 0);
+		free(patch);
+		if (wrc < 0 && rc == 0)
+			rc = wrc;
+	}
+	if (requeue_ms)
+		*requeue_ms = x.requeue;
+	json_decref(policy);
+	json_decref(x.st);
+	json_decref(x.stable_dep);
+	json_decref(x.canary_dep);
+	rollout_spec_dispose(&x.spec);
+	diag_dispose(&errs);
+	return rc;
+}
