@@ -51,6 +51,29 @@ static enum health said(char *msg, size_t n, enum health h, const char *fmt, ...
 	return h;
 }
 
+/* A sluice Rollout: a rolled-back or aborted commit makes the app Degraded, naming it. */
+static enum health rollout(const json_t *o, char *msg, size_t n)
+{
+	const json_t *st = json_object_get(o, "status");
+	const char *phase = json_string_value(json_object_get(st, "phase"));
+	const char *text = json_string_value(json_object_get(st, "message"));
+	const json_t *failed = json_object_get(st, "failed");
+
+	if (!phase)
+		return said(msg, n, HEALTH_PROGRESSING, "not reconciled yet");
+	if (strcmp(phase, "Healthy") == 0)
+		return HEALTH_HEALTHY;
+	if (strcmp(phase, "RolledBack") == 0 || strcmp(phase, "Aborted") == 0)
+		return said(msg, n, HEALTH_DEGRADED, "%s: %.12s %s", phase,
+		            json_string_value(json_object_get(failed, "commit")) ?: "",
+		            json_string_value(json_object_get(failed, "reason")) ?: "");
+	if (strcmp(phase, "Paused") == 0)
+		return said(msg, n, HEALTH_SUSPENDED, "%s", text ? text : "paused");
+	if (strcmp(phase, "Degraded") == 0)
+		return said(msg, n, HEALTH_DEGRADED, "%s", text ? text : "degraded");
+	return said(msg, n, HEALTH_PROGRESSING, "%s", text ? text : phase);
+}
+
 static enum health deployment(const json_t *o, char *msg, size_t n)
 {
 	json_int_t want = json_object_get(json_object_get(o, "spec"), "replicas")
@@ -128,6 +151,8 @@ enum health health_of(const json_t *o, char *msg, size_t n)
 		return HEALTH_HEALTHY;
 	if (strcmp(kind, "Deployment") == 0)
 		return deployment(o, msg, n);
+	if (strcmp(kind, "Rollout") == 0)
+		return rollout(o, msg, n);
 	if (strcmp(kind, "StatefulSet") == 0)
 		return statefulset(o, msg, n);
 	if (strcmp(kind, "DaemonSet") == 0)

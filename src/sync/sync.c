@@ -286,11 +286,79 @@ static void set_note(json_t *obj, const char *key, json_t *value)
 }
 
 /*
+ * An HTTPRoute a Rollout of the set routes through keeps the rules it has
+ * while a canary backendRef is in them: backendRefs is an atomic list, and
+ * applying Git's would take the canary's weight away mid-rollout. Git's rules
+ * come back when the rollout ends (the router restores them).
+ */
+static int govern_route(struct kube_client *c, struct item *items, size_t n, struct item *it)
+{
+	const json_t *meta = json_object_get(it->obj, "metadata");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *service = NULL;
+	json_t *live = NULL, *rule;
+	size_t i, k;
+	int rc, canary = 0;
+	char want[300];
+
+	for (i = 0; i < n && !service; i++) {
+		const json_t *o = items[i].obj;
+		const json_t *spec = json_object_get(o, "spec");
+		const char *route = json_string_value(json_object_get(
+		    json_object_get(json_object_get(spec, "trafficRouting"), "gatewayAPI"),
+		    "httpRoute"));
+		const char *rns =
+		    json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
+		if (strcmp(items[i].src->kind, "Rollout") == 0 && route &&
+		    strcmp(route, it->src->name) == 0 && strcmp(rns ? rns : "", ns ? ns : "") == 0)
+			service = json_string_value(json_object_get(spec, "service"));
+	}
+	if (!service)
+		return 0;
+	struct kube_ref ref = {json_string_value(json_object_get(it->obj, "apiVersion")),
+	                       it->src->kind, ns, it->src->name};
+	if ((rc = kube_get(c, &live, &ref)) < 0)
+		return rc == SLUICE_ENOTFOUND ? 0 : rc;
+	snprintf(want, sizeof(want), "%s-canary", service);
+	json_array_foreach(json_object_get(json_object_get(live, "spec"), "rules"), i, rule)
+	{
+		json_t *ref2;
+		json_array_foreach(json_object_get(rule, "backendRefs"), k, ref2)
+		{
+			const char *name = json_string_value(json_object_get(ref2, "name"));
+			if (name && strcmp(name, want) == 0)
+				canary = 1;
+		}
+	}
+	if (canary) {
+		json_object_set(json_object_get(it->obj, "spec"), "rules",
+		                json_object_get(json_object_get(live, "spec"), "rules"));
+		slog(SLOG_INFO, "sync: route keeps its canary weights while the rollout runs",
+		     "object", it->key, NULL);
+	}
+	json_decref(live);
+	return canary;
+}
+
+/*
  * Deployments a Rollout governs keep the template they run (see sync.h); a
  * new one goes to the rollout engine. One GET per governed Deployment.
  */
 static int govern(struct kube_client *c, struct item *items, size_t n, const struct sync_opts *o)
 {
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(items[i].src->kind, "HTTPRoute") == 0) {
+			int rc = govern_route(c, items, n, &items[i]);
+			char hash[2 * SYNC_HASH_BYTES + 1];
+			if (rc < 0)
+				return rc;
+			if (rc > 0) {
+				if ((rc = sync_hash(hash, items[i].obj)) < 0)
+					return rc;
+				set_note(items[i].obj, SYNC_ANNOTATION_HASH, json_string(hash));
+			}
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct item *it = &items[i];
 		const json_t *meta = json_object_get(it->obj, "metadata");
@@ -418,6 +486,12 @@ static void mark_unchanged(struct kube_client *c, struct item *items, size_t n,
 			json_t *l = json_object_get(byname, items[j].src->name);
 			if (!l)
 				continue;
+			/* a list's items name no kind (health reads it) */
+			if (!json_object_get(l, "kind"))
+				json_object_set_new(l, "kind", json_string(items[j].src->kind));
+			if (!json_object_get(l, "apiVersion"))
+				json_object_set(l, "apiVersion",
+				                json_object_get(items[j].obj, "apiVersion"));
 			json_object_set(live, items[j].key, l);
 			items[j].same = in_sync(items[j].obj, l);
 			if (!items[j].same)

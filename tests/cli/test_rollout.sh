@@ -160,10 +160,12 @@ sleep 3
 if [ "$(image web)" = web:2 ] && phase_is RolledBack &&
 	[[ "$(ro .status.message)" == *"progress deadline"* ]] &&
 	[ "$(canary_replicas)" = 0 ] &&
-	[ "$(ro '.status.history[0].result')" = RolledBack ]; then
-	ok "a canary that never gets ready is rolled back at the deadline; syncs do not re-apply it ($(ro .status.message))"
+	[ "$(ro '.status.history[0].result')" = RolledBack ] &&
+	[ "$(kubectl get application shop -n shop -o jsonpath='{.status.health.status}')" = Degraded ] &&
+	[[ "$(kubectl get application shop -n shop -o jsonpath='{.status.health.message}')" == "Rollout shop/web: RolledBack: "* ]]; then
+	ok "a canary that never gets ready is rolled back at the deadline; syncs do not re-apply it; the Application says so ($(kubectl get application shop -n shop -o jsonpath='{.status.health.message}'))"
 else
-	not_ok "a canary that never gets ready is rolled back at the deadline" "stable $(image web)" "$(ro .status)"
+	not_ok "a canary that never gets ready is rolled back at the deadline" "stable $(image web)" "$(ro .status)" "$(kubectl get application shop -n shop -o jsonpath='{.status.health}')"
 fi
 
 # v4, then v5 during v4's first pause: v5 supersedes, starting again at step 1
