@@ -19,7 +19,7 @@
 #include "sluice/diag.h"
 #include "sluice/traffic.h"
 
-#define ROLLOUT_API "sluice.dev/v1alpha1"
+#define ROLLOUT_API       "sluice.dev/v1alpha1"
 #define ROLLOUT_MAX_STEPS 64
 
 enum rollout_step_kind { STEP_SET_WEIGHT = 0, STEP_PAUSE, STEP_ANALYSIS };
@@ -37,7 +37,7 @@ struct rollout_spec {
 	char *target;  /* the Deployment */
 	char *service; /* the stable Service */
 	enum traffic_kind routing;
-	char *route; /* HTTPRoute or Ingress name, or NULL for replicas */
+	char *route;  /* HTTPRoute or Ingress name, or NULL for replicas */
 	char *policy; /* CanaryPolicy name, or NULL (inline steps or the default) */
 	struct rollout_step steps[ROLLOUT_MAX_STEPS];
 	size_t nsteps;

@@ -142,11 +142,12 @@ static void history(struct ctx *x, const char *result, const char *reason)
 	const json_t *canary = json_object_get(x->st, "canary");
 	long long start = time_of(json_object_get(x->st, "startTime"));
 
-	json_array_append_new(
-	    h, json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "revision", str_at(canary, "hash", NULL) ?: "",
-	                 "commit", str_at(canary, "commit", NULL) ?: "", "start",
-	                 start > 0 ? time_str(start) : json_null(), "end", time_str(x->now), "result",
-	                 result, "reason", reason ? reason : ""));
+	json_array_append_new(h, json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "revision",
+	                                   str_at(canary, "hash", NULL) ?: "", "commit",
+	                                   str_at(canary, "commit", NULL) ?: "", "start",
+	                                   start > 0 ? time_str(start) : json_null(), "end",
+	                                   time_str(x->now), "result", result, "reason",
+	                                   reason ? reason : ""));
 	json_array_foreach(old, i, v)
 	{
 		if (json_array_size(h) >= HISTORY_MAX)
@@ -177,7 +178,8 @@ static int pod_hash(struct ctx *x, const json_t *dep, char *out, size_t n)
 		const char *r = note(rs, "deployment.kubernetes.io/revision");
 		const char *h = json_string_value(
 		    json_object_get(at(rs, "metadata", "labels"), "pod-template-hash"));
-		if (h && r && strcmp(r, rev) == 0 && strcmp(str_at(owner, "uid", NULL) ?: "", uid) == 0)
+		if (h && r && strcmp(r, rev) == 0 &&
+		    strcmp(str_at(owner, "uid", NULL) ?: "", uid) == 0)
 			snprintf(out, n, "%s", h);
 	}
 	json_decref(items);
@@ -243,12 +245,12 @@ static int apply_canary(struct ctx *x, const json_t *tpl, const char *hash, int 
 		json_object_set_new(sel, "matchLabels", json_object());
 	json_object_set_new(json_object_get(sel, "matchLabels"), TRAFFIC_CANARY_LABEL,
 	                    json_string("true"));
-	json_t *dep = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}, s:{s:s, s:s}}, s:{s:i, s:o, s:o}}",
-	                        "apiVersion", "apps/v1", "kind", "Deployment", "metadata", "name",
-	                        x->canary_name, "namespace", x->spec.namespace, "labels",
-	                        "sluice.dev/canary-of", x->spec.target, "annotations",
-	                        "sluice.dev/template-hash", hash, "sluice.dev/rollout", x->spec.name,
-	                        "spec", "replicas", replicas, "selector", sel, "template", t);
+	json_t *dep = json_pack(
+	    "{s:s, s:s, s:{s:s, s:s, s:{s:s}, s:{s:s, s:s}}, s:{s:i, s:o, s:o}}", "apiVersion",
+	    "apps/v1", "kind", "Deployment", "metadata", "name", x->canary_name, "namespace",
+	    x->spec.namespace, "labels", "sluice.dev/canary-of", x->spec.target, "annotations",
+	    "sluice.dev/template-hash", hash, "sluice.dev/rollout", x->spec.name, "spec",
+	    "replicas", replicas, "selector", sel, "template", t);
 	if (!dep)
 		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
 	rc = kube_apply(x->c, NULL, dep, TRAFFIC_FIELD_MANAGER, KUBE_FORCE);
@@ -272,9 +274,9 @@ static int roll_back(struct ctx *x, const char *phase, const char *reason)
 {
 	int rc;
 
-	if (x->canary_dep && ((rc = traffic_set_weight(x->c, &x->t, 0)) < 0 ||
-	                      (rc = scale_canary(x, 0)) < 0 ||
-	                      (rc = traffic_cleanup(x->c, &x->t)) < 0))
+	if (x->canary_dep &&
+	    ((rc = traffic_set_weight(x->c, &x->t, 0)) < 0 || (rc = scale_canary(x, 0)) < 0 ||
+	     (rc = traffic_cleanup(x->c, &x->t)) < 0))
 		return rc;
 	const json_t *canary = json_object_get(x->st, "canary");
 	json_object_set_new(x->st, "failed",
@@ -309,7 +311,8 @@ static int begin(struct ctx *x, const json_t *desired, const char *hash, const c
 		return rc;
 	if ((rc = apply_canary(x, desired, hash, 0)) < 0)
 		return rc;
-	json_object_set_new(x->st, "canary", json_pack("{s:s, s:s}", "hash", hash, "commit", commit));
+	json_object_set_new(x->st, "canary",
+	                    json_pack("{s:s, s:s}", "hash", hash, "commit", commit));
 	json_object_set_new(x->st, "phase", json_string("Progressing"));
 	json_object_set_new(x->st, "currentStep", json_integer(0));
 	json_object_set_new(x->st, "desiredWeight", json_integer(0));
@@ -409,11 +412,11 @@ static int promote(struct ctx *x, const json_t *desired, const char *hash, const
 		struct kube_ref ref = {"apps/v1", "Deployment", x->spec.namespace, x->spec.target};
 		if ((rc = jsonfmt_dump(&tpl, desired, JSONFMT_COMPACT)) < 0)
 			return rc;
-		ops = json_pack("[{s:s, s:s, s:O}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]", "op", "replace",
-		                "path", "/spec/template", "value", desired, "op", "add", "path",
-		                "/metadata/annotations/sluice.dev~1stable-template", "value", tpl, "op",
-		                "add", "path", "/metadata/annotations/sluice.dev~1stable-commit",
-		                "value", commit);
+		ops = json_pack("[{s:s, s:s, s:O}, {s:s, s:s, s:s}, {s:s, s:s, s:s}]", "op",
+		                "replace", "path", "/spec/template", "value", desired, "op", "add",
+		                "path", "/metadata/annotations/sluice.dev~1stable-template",
+		                "value", tpl, "op", "add", "path",
+		                "/metadata/annotations/sluice.dev~1stable-commit", "value", commit);
 		free(tpl);
 		if (!ops || (rc = jsonfmt_dump(&patch, ops, JSONFMT_COMPACT)) < 0) {
 			json_decref(ops);
@@ -435,7 +438,8 @@ static int promote(struct ctx *x, const json_t *desired, const char *hash, const
 		             int_at(s, "observedGeneration", NULL);
 		int done = gen_ok && int_at(s, "updatedReplicas", NULL) == R &&
 		           int_at(s, "availableReplicas", NULL) == R &&
-		           int_at(s, "readyReplicas", NULL) == R && int_at(s, "replicas", NULL) == R;
+		           int_at(s, "readyReplicas", NULL) == R &&
+		           int_at(s, "replicas", NULL) == R;
 		if (!done) {
 			say(x, "promoting: %lld of %d stable pods updated and available",
 			    int_at(s, "availableReplicas", NULL), R);
@@ -450,9 +454,9 @@ static int promote(struct ctx *x, const json_t *desired, const char *hash, const
 		     (rc = traffic_set_weight(x->c, &x->t, 0)) < 0 ||
 		     (rc = traffic_cleanup(x->c, &x->t)) < 0))
 			return rc;
-		json_object_set_new(x->st, "stable", json_pack("{s:s, s:s, s:s}", "hash", hash,
-		                                               "commit", commit, "podHash",
-		                                               x->stable_hash));
+		json_object_set_new(x->st, "stable",
+		                    json_pack("{s:s, s:s, s:s}", "hash", hash, "commit", commit,
+		                              "podHash", x->stable_hash));
 		history(x, "Promoted", "all steps passed");
 		json_object_del(x->st, "canary");
 		json_object_del(x->st, "promotion");
@@ -480,7 +484,8 @@ static int advance(struct ctx *x, const json_t *desired, const char *hash, const
 			say(x, "paused by request at step %lld of %zu", k + 1, x->spec.nsteps);
 			return 0;
 		}
-		if (k >= (long long)x->spec.nsteps || json_is_true(json_object_get(x->st, "promoteFull")) ||
+		if (k >= (long long)x->spec.nsteps ||
+		    json_is_true(json_object_get(x->st, "promoteFull")) ||
 		    json_object_get(x->st, "promotion")) {
 			json_object_set_new(x->st, "phase", json_string("Progressing"));
 			return promote(x, desired, hash, commit);
@@ -497,16 +502,18 @@ static int advance(struct ctx *x, const json_t *desired, const char *hash, const
 			    (rc = traffic_set_weight(x->c, &x->t, s->weight)) < 0)
 				return rc;
 			if (ready_of(x->canary_dep) < need) {
-				if (since > 0 && x->now - since > x->spec.progress_deadline_s * 1000) {
+				if (since > 0 &&
+				    x->now - since > x->spec.progress_deadline_s * 1000) {
 					char why[200];
 					snprintf(why, sizeof(why),
-					         "progress deadline: %d of %d canary pods ready after %ld s",
+					         "progress deadline: %d of %d canary pods ready "
+					         "after %ld s",
 					         ready_of(x->canary_dep), need,
 					         x->spec.progress_deadline_s);
 					return roll_back(x, "RolledBack", why);
 				}
-				say(x, "step %lld of %zu: waiting for canary pods (%d of %d ready)", k + 1,
-				    x->spec.nsteps, ready_of(x->canary_dep), need);
+				say(x, "step %lld of %zu: waiting for canary pods (%d of %d ready)",
+				    k + 1, x->spec.nsteps, ready_of(x->canary_dep), need);
 				want_requeue(x, POLL_MS);
 				return 0;
 			}
@@ -540,8 +547,9 @@ static int advance(struct ctx *x, const json_t *desired, const char *hash, const
 		/* pause {} waits for a person; analysis waits for the analysis engine */
 		json_object_set_new(x->st, "phase", json_string("Paused"));
 		say(x, "step %lld of %zu: %s", k + 1, x->spec.nsteps,
-		    s->kind == STEP_PAUSE ? "waiting for promote"
-		                          : "analysis steps need the analysis engine; promote to go on");
+		    s->kind == STEP_PAUSE
+		        ? "waiting for promote"
+		        : "analysis steps need the analysis engine; promote to go on");
 		return 0;
 	}
 	return 0;
@@ -592,10 +600,11 @@ static int reconcile(struct ctx *x)
 		                        x->spec.target, "sluice.dev/*-template");
 	}
 	if (!json_object_get(x->st, "stable"))
-		json_object_set_new(x->st, "stable",
-		                    json_pack("{s:s, s:s, s:s}", "hash", shash, "commit",
-		                              note(x->stable_dep, SYNC_ANNOTATION_STABLE_COMMIT) ?: "",
-		                              "podHash", x->stable_hash));
+		json_object_set_new(
+		    x->st, "stable",
+		    json_pack("{s:s, s:s, s:s}", "hash", shash, "commit",
+		              note(x->stable_dep, SYNC_ANNOTATION_STABLE_COMMIT) ?: "", "podHash",
+		              x->stable_hash));
 	if ((rc = act(x)) < 0)
 		goto out;
 
@@ -604,7 +613,8 @@ static int reconcile(struct ctx *x)
 	if (strcmp(dhash, shash) == 0 && !json_object_get(x->st, "promotion")) {
 		/* nothing new in Git (or Git went back to stable mid-rollout) */
 		if (running && *running) {
-			if ((rc = roll_back(x, "Aborted", "Git returned to the stable template")) < 0)
+			if ((rc = roll_back(x, "Aborted", "Git returned to the stable template")) <
+			    0)
 				goto out;
 			json_object_del(x->st, "failed");
 		}
@@ -701,9 +711,11 @@ write:
 		json_object_foreach((json_t *)old, k, v)
 		{
 			if (body && !json_object_get(x.st, k))
-				json_object_set_new(json_object_get(body, "status"), k, json_null());
+				json_object_set_new(json_object_get(body, "status"), k,
+				                    json_null());
 		}
-		struct kube_ref ref = {ROLLOUT_API, "Rollout", ns, str_at(rollout, "metadata", "name")};
+		struct kube_ref ref = {ROLLOUT_API, "Rollout", ns,
+		                       str_at(rollout, "metadata", "name")};
 		int wrc = body ? jsonfmt_dump(&patch, body, JSONFMT_COMPACT) : SLUICE_ENOMEM;
 		json_decref(body);
 		if (wrc == 0)
