@@ -57,6 +57,19 @@ struct gitsrc_result {
  */
 int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *o, const char *dest);
 
+/*
+ * Revert `commit` (40 hex digits) on the branch o->revision names (or the
+ * remote's HEAD branch) and push the revert commit there with o->auth, so
+ * that Git says again what the cluster runs. The revert is refused when the
+ * commit is not on the branch, when later commits changed the same lines
+ * (SLUICE_ECONFLICT), or when the branch moved meanwhile (the server refuses a
+ * push that is not a fast-forward; SLUICE_ECONFLICT). The message names the
+ * reverted commit and `reason`. *out gets the revert commit. Not safe to call
+ * from two threads at once.
+ */
+int gitsrc_revert(struct gitsrc_result *out, const struct gitsrc_opts *o, const char *commit,
+                  const char *reason);
+
 /* The URL with any user:password@ part replaced by "***@", for messages. */
 void gitsrc_redact_url(char *buf, size_t n, const char *url);
 

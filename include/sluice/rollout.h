@@ -78,6 +78,19 @@ size_t rollout_default_steps(struct rollout_step *steps, size_t max);
 #define ROLLOUT_ANNOTATION_ACTION "sluice.dev/action"
 
 /*
+ * What the engine asks of the controller around it (any member may be NULL).
+ * revert: with rollbackPolicy revertCommit, after an automatic rollback,
+ * revert `commit` in the Git source the Rollout came from and push it;
+ * returns 0 with the revert commit in `out` (41 bytes), or an error with a
+ * one-line reason in `err`.
+ */
+struct rollout_hooks {
+	int (*revert)(void *ud, const json_t *rollout, const char *commit, const char *reason,
+	              char *out, char *err, size_t errn);
+	void *ud;
+};
+
+/*
  * One reconcile of one Rollout (as the API returns it): read the governed
  * Deployment's stable and desired templates (sync.h), decide, act, and write
  * the status when it changed. Everything the engine knows is in that status,
@@ -87,6 +100,7 @@ size_t rollout_default_steps(struct rollout_step *steps, size_t max);
  * pods), or -1 when only a change needs another look. Returns 0 or an error
  * (also in status.message).
  */
-int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeue_ms);
+int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeue_ms,
+                      const struct rollout_hooks *hooks);
 
 #endif

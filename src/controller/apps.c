@@ -15,6 +15,7 @@
 #include "sluice/base64.h"
 #include "sluice/controller.h"
 #include "sluice/error.h"
+#include "sluice/git.h"
 #include "sluice/health.h"
 #include "sluice/http.h"
 #include "sluice/jsonfmt.h"
@@ -398,8 +399,67 @@ static void on_rollout(void *ud, enum kube_event type, json_t *obj)
 		ws->synced = 1;
 }
 
-static void run_rollouts(struct kube_client *c, struct rollouts *ro, const struct apps_opts *o)
+struct revert_ctx {
+	struct kube_client *c;
+	const json_t *apps; /* the Applications' watch store */
+	const struct apps_opts *o;
+};
+
+/*
+ * rollbackPolicy revertCommit: the Application the Rollout came from (its
+ * tracking label names it; it syncs into the Rollout's namespace) gives the
+ * repository, branch and credentials; the revert is pushed there.
+ */
+static int revert_hook(void *ud, const json_t *rollout, const char *commit, const char *reason,
+                       char *out, char *err, size_t errn)
 {
+	struct revert_ctx *rc = ud;
+	const char *app_name =
+	    path_str(json_object_get(rollout, "metadata"), "labels", "sluice.dev/app", NULL);
+	const char *ns = path_str(rollout, "metadata", "namespace", NULL);
+	const json_t *app = NULL, *a;
+	const char *k;
+	struct app_creds cr;
+	struct gitsrc_result res;
+	int r;
+
+	json_object_foreach((json_t *)rc->apps, k, a)
+	{
+		const char *name = path_str(a, "metadata", "name", NULL);
+		const char *ans = path_str(a, "metadata", "namespace", NULL);
+		const char *dest = path_str(a, "spec", "destination", "namespace");
+		if (app_name && name && strcmp(name, app_name) == 0 && ns &&
+		    strcmp(dest ? dest : (ans ? ans : ""), ns) == 0)
+			app = a;
+	}
+	if (!app) {
+		snprintf(err, errn, "no Application named %s syncs into %s",
+		         app_name ? app_name : "?", ns ? ns : "?");
+		return SLUICE_ENOTFOUND;
+	}
+	if (app_creds_load(&cr, rc->c, app, path_str(app, "metadata", "namespace", NULL),
+	                   rc->o->cache_dir, err, errn) < 0)
+		return SLUICE_EAUTH;
+	struct gitsrc_opts go;
+	memset(&go, 0, sizeof(go));
+	go.url = path_str(app, "spec", "source", "repoURL");
+	go.revision = path_str(app, "spec", "source", "revision");
+	go.cache_dir = rc->o->cache_dir;
+	go.auth = &cr.auth;
+	r = gitsrc_revert(&res, &go, commit, reason);
+	if (r < 0)
+		snprintf(err, errn, "%s", sluice_error_last());
+	else
+		snprintf(out, 41, "%s", res.commit);
+	app_creds_dispose(&cr);
+	return r;
+}
+
+static void run_rollouts(struct kube_client *c, struct rollouts *ro, const struct apps_opts *o,
+                         const json_t *apps)
+{
+	struct revert_ctx rctx = {c, apps, o};
+	struct rollout_hooks hooks = {revert_hook, &rctx};
 	struct kube_ref ref = {ROLLOUT_API, "Rollout", o->namespace ? o->namespace : "", NULL};
 	const char *k;
 	json_t *r;
@@ -429,7 +489,7 @@ static void run_rollouts(struct kube_client *c, struct rollouts *ro, const struc
 			break;
 		if (seen && last && rv && strcmp(last, rv) == 0 && mono() < due)
 			continue;
-		if (rollout_reconcile(c, r, &requeue) < 0)
+		if (rollout_reconcile(c, r, &requeue, &hooks) < 0)
 			slog(SLOG_ERROR, "rollout", "rollout", k, "error", sluice_error_last(),
 			     NULL);
 		double next = requeue >= 0 && requeue / 1000.0 < ROLLOUT_IDLE_S ? requeue / 1000.0
@@ -669,7 +729,7 @@ int controller_run_apps(const struct apps_opts *o)
 			drain(&pool);
 			break;
 		}
-		run_rollouts(c, &ro, o);
+		run_rollouts(c, &ro, o, kube_watch_store(w));
 	}
 	pthread_mutex_lock(&pool.lock);
 	pool.closing = 1;

@@ -328,6 +328,125 @@ static void mirror_path(char *buf, size_t n, const char *cache, const char *url)
 
 static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, struct state *stp);
 
+/* Set by gitsrc_revert() before the fork: what the child reverts and pushes. */
+static _Thread_local const char *revert_commit,
+    *revert_reason;                      /* the child sees its forking thread's */
+static _Thread_local char *push_refused; /* the server's reason, when it refuses the push */
+
+static int push_update_cb(const char *ref, const char *status, void *payload)
+{
+	(void)ref;
+	(void)payload;
+	if (status && push_refused)
+		snprintf(push_refused, 256, "%s", status);
+	return 0;
+}
+
+/*
+ * In the child, after a fetch: revert `revert_commit` on top of the branch
+ * (o->revision when it is a branch, else the remote's HEAD) and push the
+ * revert commit to it; a push that is not a fast-forward is refused by the
+ * server (someone pushed meanwhile) and reported.
+ */
+static void revert_and_push(const struct gitsrc_opts *o, git_repository *repo, git_remote *remote,
+                            git_fetch_options *fo, const char *head, int fd)
+{
+	char branch[512], ref[600], msg[2048], spec[700], refused[256] = "";
+	git_reference *tipref = NULL;
+	git_commit *tip = NULL, *bad = NULL;
+	git_index *index = NULL;
+	git_tree *tree = NULL;
+	git_signature *sig = NULL;
+	git_oid bad_id, tree_id, new_id;
+	git_push_options po;
+	const char *rev = o->revision && *o->revision ? o->revision : NULL;
+
+	snprintf(branch, sizeof(branch), "%s",
+	         rev ? rev : (strncmp(head, "refs/heads/", 11) == 0 ? head + 11 : head));
+	snprintf(ref, sizeof(ref), "refs/remotes/origin/%s", branch);
+	if (git_reference_lookup(&tipref, repo, ref) < 0 ||
+	    git_reference_peel((git_object **)&tip, tipref, GIT_OBJECT_COMMIT) < 0) {
+		report_err(fd, SLUICE_EINVALID,
+		           "cannot revert: \"%s\" is not a branch of the repository", branch);
+		goto out;
+	}
+	if (git_oid_fromstr(&bad_id, revert_commit) < 0 ||
+	    git_commit_lookup(&bad, repo, &bad_id) < 0) {
+		report_err(fd, SLUICE_ENOTFOUND, "cannot revert: commit %.12s not found",
+		           revert_commit);
+		goto out;
+	}
+	if (!git_oid_equal(&bad_id, git_commit_id(tip)) &&
+	    git_graph_descendant_of(repo, git_commit_id(tip), &bad_id) != 1) {
+		report_err(fd, SLUICE_EINVALID, "cannot revert: commit %.12s is not on branch %s",
+		           revert_commit, branch);
+		goto out;
+	}
+	if (git_revert_commit(&index, repo, bad, tip, 0, NULL) < 0) {
+		report_err(fd, SLUICE_ERROR, "cannot revert: %s", giterr());
+		goto out;
+	}
+	if (git_index_has_conflicts(index)) {
+		report_err(fd, SLUICE_ECONFLICT,
+		           "cannot revert %.12s cleanly onto %s: later commits changed the same "
+		           "lines",
+		           revert_commit, branch);
+		goto out;
+	}
+	if (git_index_write_tree_to(&tree_id, index, repo) < 0) {
+		report_err(fd, SLUICE_ERROR, "cannot revert: %s", giterr());
+		goto out;
+	}
+	if (git_oid_equal(&tree_id, git_commit_tree_id(tip))) {
+		report_err(fd, SLUICE_EEXISTS, "commit %.12s is already undone on %s",
+		           revert_commit, branch);
+		goto out;
+	}
+	if (git_tree_lookup(&tree, repo, &tree_id) < 0 ||
+	    git_signature_now(&sig, "sluice", "sluice@localhost") < 0) {
+		report_err(fd, SLUICE_ERROR, "cannot revert: %s", giterr());
+		goto out;
+	}
+	snprintf(msg, sizeof(msg),
+	         "Revert \"%.200s\"\n\nThis reverts commit %s.\n\nsluice rolled it back: %.500s\n",
+	         git_commit_summary(bad) ? git_commit_summary(bad) : "", revert_commit,
+	         revert_reason ? revert_reason : "");
+	const git_commit *parents[1] = {tip};
+	if (git_commit_create(&new_id, repo, "refs/sluice/revert", sig, sig, NULL, msg, tree, 1,
+	                      parents) < 0) {
+		report_err(fd, SLUICE_ERROR, "cannot write the revert commit: %s", giterr());
+		goto out;
+	}
+	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
+	po.callbacks = fo->callbacks;
+	po.callbacks.push_update_reference = push_update_cb; /* into `refused` */
+	snprintf(spec, sizeof(spec), "refs/sluice/revert:refs/heads/%s", branch);
+	char *specs[] = {spec};
+	git_strarray refspecs = {specs, 1};
+	push_refused = refused;
+	if (git_remote_push(remote, &refspecs, &po) < 0) {
+		report_err(fd, SLUICE_ERROR, "cannot push the revert to %s: %s", branch, giterr());
+		goto out;
+	}
+	if (refused[0]) {
+		report_err(fd, SLUICE_ECONFLICT, "the server refused the revert push to %s: %s",
+		           branch, refused);
+		goto out;
+	}
+	char line[1024], hex[41];
+	git_oid_tostr(hex, sizeof(hex), &new_id);
+	snprintf(line, sizeof(line), "ok %s\tRevert \"%.200s\"\t%s\n", hex,
+	         git_commit_summary(bad) ? git_commit_summary(bad) : "", "sluice");
+	report(fd, line);
+out:
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_index_free(index);
+	git_commit_free(bad);
+	git_commit_free(tip);
+	git_reference_free(tipref);
+}
+
 static void child(const struct gitsrc_opts *o, const char *dest, int fd)
 {
 	struct state st;
@@ -432,6 +551,10 @@ static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, st
 			report_err(fd, SLUICE_ERROR, "%s", giterr());
 		return;
 	}
+	if (revert_commit) {
+		revert_and_push(o, repo, remote, &fo, head.ptr ? head.ptr : "", fd);
+		return;
+	}
 	rc = resolve(&commit, repo, o->revision, head.ptr ? head.ptr : "");
 	if (rc < 0) {
 		report_err(fd, SLUICE_ENOTFOUND, "revision \"%s\" not found",
@@ -492,6 +615,22 @@ static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, st
 	snprintf(line, sizeof(line), "ok %s\t%s\t%s\n", git_oid_tostr_s(git_object_id(commit)),
 	         subject, who);
 	report(fd, line);
+}
+
+int gitsrc_revert(struct gitsrc_result *out, const struct gitsrc_opts *o, const char *commit,
+                  const char *reason)
+{
+	int rc;
+
+	if (!commit || strlen(commit) != 40 || strspn(commit, "0123456789abcdef") != 40)
+		return sluice_error_set(SLUICE_EINVALID,
+		                        "git: revert: \"%.60s\" is not a commit id",
+		                        commit ? commit : "");
+	revert_commit = commit;
+	revert_reason = reason;
+	rc = gitsrc_fetch(out, o, "");
+	revert_commit = revert_reason = NULL;
+	return rc;
 }
 
 int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const char *dest)

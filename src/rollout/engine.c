@@ -99,6 +99,7 @@ static const char *note(const json_t *obj, const char *key)
 
 struct ctx {
 	struct kube_client *c;
+	const struct rollout_hooks *hooks;
 	const json_t *ro;
 	struct rollout_spec spec;
 	json_t *st; /* the status being built (starts as a copy of the old one) */
@@ -291,6 +292,27 @@ static int roll_back(struct ctx *x, const char *phase, const char *reason)
 	json_object_del(x->st, "promotion");
 	say(x, "%s: %s", phase, reason);
 	event(x, phase, reason);
+	if (strcmp(phase, "RolledBack") == 0 && x->spec.rollback == ROLLBACK_REVERT_COMMIT) {
+		/* Git still says the failed commit; a revert makes Git say what runs */
+		const char *bad = str_at(canary, "commit", NULL);
+		char out[41] = "", err[512] = "";
+		if (!x->hooks || !x->hooks->revert)
+			snprintf(err, sizeof(err), "this controller cannot push to Git");
+		else if (bad && *bad &&
+		         x->hooks->revert(x->hooks->ud, x->ro, bad, reason, out, err,
+		                          sizeof(err)) == 0) {
+			json_object_set_new(
+			    x->st, "revert",
+			    json_pack("{s:s, s:s}", "reverted", bad, "commit", out));
+			event(x, "reverted in Git", out);
+			return 0;
+		}
+		json_object_set_new(
+		    x->st, "revert",
+		    json_pack("{s:s, s:s}", "reverted", bad ? bad : "", "error", err));
+		slog(SLOG_ERROR, "rollout: the revert commit failed", "rollout", x->spec.name,
+		     "error", err, NULL);
+	}
 	return 0;
 }
 
@@ -612,12 +634,14 @@ static int reconcile(struct ctx *x)
 	const char *failed = str_at(x->st, "failed", "hash");
 	if (strcmp(dhash, shash) == 0 && !json_object_get(x->st, "promotion")) {
 		/* nothing new in Git (or Git went back to stable mid-rollout) */
-		if (running && *running) {
+		const char *phase = str_at(x->st, "phase", NULL) ?: "";
+		if (running && *running &&
+		    (strcmp(phase, "Progressing") == 0 || strcmp(phase, "Paused") == 0)) {
 			if ((rc = roll_back(x, "Aborted", "Git returned to the stable template")) <
 			    0)
 				goto out;
-			json_object_del(x->st, "failed");
 		}
+		json_object_del(x->st, "failed"); /* Git agrees with the cluster again */
 		json_object_del(x->st, "canary");
 		json_object_set_new(x->st, "phase", json_string("Healthy"));
 		say(x, "stable runs %.12s", str_at(x->st, "stable", "commit") ?: "");
@@ -658,7 +682,8 @@ out:
 	return rc;
 }
 
-int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeue_ms)
+int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeue_ms,
+                      const struct rollout_hooks *hooks)
 {
 	struct ctx x;
 	struct diag errs;
@@ -668,6 +693,7 @@ int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeu
 
 	memset(&x, 0, sizeof(x));
 	x.c = c;
+	x.hooks = hooks;
 	x.ro = rollout;
 	x.now = now_ms();
 	x.requeue = -1;

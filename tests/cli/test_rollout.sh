@@ -213,4 +213,28 @@ if [ $aborted_ok = yes ] && [ "$(image web-canary)" = web:6 ] && [ "$(ro .status
 else
 	not_ok "abort, then retry" "aborted_ok=$aborted_ok" "$(ro .status)"
 fi
+
+# rollbackPolicy revertCommit: a rolled-back commit is reverted in Git, so Git
+# says again what the cluster runs
+kubectl annotate rollout web -n shop --overwrite "sluice.dev/action=promote-full $(date +%s%N)" >/dev/null
+until_ 60 phase_is Healthy
+sed -i 's/^  scaleDownDelaySeconds: 1$/  scaleDownDelaySeconds: 1\n  rollbackPolicy: revertCommit/' "$tmp/work/apps/rollout.yaml"
+push "rollout: revert failed commits"
+until_ 30 'test "$(ro .spec.rollbackPolicy)" = revertCommit'
+web web:7 unready
+push "web v7 (never ready)"
+bad=$(git -C "$bare" rev-parse main)
+until_ 60 phase_is RolledBack
+until_ 30 'test -n "$(ro .status.revert.commit)$(ro .status.revert.error)"'
+kubectl annotate application shop -n shop --overwrite "sluice.dev/sync-requested-at=$(date +%s%N)" >/dev/null
+until_ 30 phase_is Healthy
+if [ "$(git -C "$bare" log -1 --format=%s main)" = 'Revert "web v7 (never ready)"' ] &&
+	[ "$(ro .status.revert.commit)" = "$(git -C "$bare" rev-parse main)" ] &&
+	[ "$(ro .status.revert.reverted)" = "$bad" ] &&
+	git -C "$bare" show main:apps/web.yaml | grep -q 'image: web:6' &&
+	[ "$(image web)" = web:6 ] && phase_is Healthy; then
+	ok "revertCommit: the rolled-back commit is reverted in Git and pushed; Git and cluster agree again"
+else
+	not_ok "revertCommit: the rolled-back commit is reverted in Git" "$(git -C "$bare" log -3 --format='%h %s' main)" "$(ro .status)"
+fi
 kill -TERM $pid; wait $pid 2>/dev/null; pid=

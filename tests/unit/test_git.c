@@ -309,6 +309,81 @@ static void known_hosts(void **state)
 	assert_int_equal(gitsrc_known_host("", "git.example", 22, blob, bl), -1);
 }
 
+/* revertCommit: a rolled-back commit is reverted on its branch and pushed */
+static void a_failed_commit_is_reverted_and_pushed(void **state)
+{
+	struct gitsrc_result r;
+	struct gitsrc_opts o;
+	char bare[4300], bad[64], *line;
+	(void)state;
+
+	snprintf(bare, sizeof(bare), "%s/rv.git", tmp);
+	assert_int_equal(
+	    sh("set -e; mkdir -p '%s/rv' && cd '%s/rv' && " GIT " init -q . && "
+	       "printf 'image: web:1\\n' > web.yaml && " GIT " add -A && " GIT
+	       " commit -q -m v1 && "
+	       "printf 'image: web:2\\n' > web.yaml && " GIT " commit -qam 'web v2' && "
+	       "echo other > other.yaml && " GIT " add -A && " GIT " commit -q -m unrelated && "
+	       "git clone -q --bare . '%s'",
+	       tmp, tmp, bare),
+	    0);
+	line = out_of(bare, "rev-parse main~1");
+	snprintf(bad, sizeof(bad), "%s", line);
+	free(line);
+	memset(&o, 0, sizeof(o));
+	o.url = bare;
+	o.revision = "main";
+	o.cache_dir = cache;
+	o.timeout_ms = 20000;
+	if (gitsrc_revert(&r, &o, bad, "progress deadline: canary not ready") < 0)
+		fail_msg("gitsrc_revert: %s", sluice_error_last());
+	line = out_of(bare, "rev-parse main");
+	assert_string_equal(r.commit, line);
+	free(line);
+	line = out_of(bare, "show main:web.yaml");
+	assert_string_equal(line, "image: web:1"); /* the failed change is undone */
+	free(line);
+	line = out_of(bare, "show main:other.yaml");
+	assert_string_equal(line, "other"); /* and only it */
+	free(line);
+	line = out_of(bare, "log -1 --format=%s main");
+	assert_string_equal(line, "Revert \"web v2\"");
+	free(line);
+	assert_int_equal(
+	    sh("git -C '%s' log -1 --format=%%b main | grep -q 'sluice rolled it back: "
+	       "progress deadline'",
+	       bare),
+	    0);
+
+	/* reverting it again: already undone, nothing pushed */
+	line = out_of(bare, "rev-parse main");
+	assert_int_equal(gitsrc_revert(&r, &o, bad, "again"), SLUICE_EEXISTS);
+	char *after = out_of(bare, "rev-parse main");
+	assert_string_equal(line, after);
+	free(line);
+	free(after);
+
+	/* a later commit changed the same line: the revert would conflict, refused */
+	assert_int_equal(sh("set -e; cd '%s/rv' && git pull -q '%s' main && "
+	                    "printf 'image: web:3\\n' > web.yaml && " GIT
+	                    " commit -qam 'web v3' && "
+	                    "git push -q '%s' HEAD:main",
+	                    tmp, bare, bare),
+	                 0);
+	line = out_of(bare, "rev-parse main");
+	assert_int_equal(gitsrc_revert(&r, &o, bad, "conflict"), SLUICE_ECONFLICT);
+	after = out_of(bare, "rev-parse main");
+	assert_string_equal(line, after);
+	free(line);
+	free(after);
+
+	/* a commit that is not on the branch is refused */
+	line = out_of(repo, "rev-parse dev");
+	assert_int_equal(gitsrc_revert(&r, &o, line, "x") < 0, 1);
+	free(line);
+	assert_int_equal(gitsrc_revert(&r, &o, "not-a-commit", "x"), SLUICE_EINVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +393,7 @@ int main(void)
 	    cmocka_unit_test(limits_and_timeouts),
 	    cmocka_unit_test(passwords_stay_out_of_messages),
 	    cmocka_unit_test(known_hosts),
+	    cmocka_unit_test(a_failed_commit_is_reverted_and_pushed),
 	};
 	return cmocka_run_group_tests_name("git", tests, group_setup, group_teardown);
 }
