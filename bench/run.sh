@@ -260,7 +260,7 @@ Y
 "$sluiced" --cache-dir "$tmp/latcache" --kubeconfig "$KUBECONFIG" --http-addr 127.0.0.1:0 \
 	--webhook-secret-file "$tmp/hook.secret" 2>"$tmp/lat.log" &
 lat_pid=$!
-trap 'kill $lat_pid 2>/dev/null; tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+trap 'kill $lat_pid 2>/dev/null || true; tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 for _ in $(seq 1 100); do grep -q '"msg":"synced"' "$tmp/lat.log" && break; sleep 0.1; done
 hport=$(python3 -c 'import json,sys
 for l in open(sys.argv[1]):

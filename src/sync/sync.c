@@ -260,13 +260,15 @@ static int in_sync(const json_t *want, const json_t *live)
 static const json_t *governor(const struct item *items, size_t n, const char *ns, const char *name)
 {
 	for (size_t i = 0; i < n; i++) {
+		if (strcmp(items[i].src->kind, "Rollout") != 0)
+			continue;
 		const json_t *o = items[i].obj;
 		const char *api = json_string_value(json_object_get(o, "apiVersion"));
 		const char *rns =
 		    json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
 		const char *target = json_string_value(json_object_get(
 		    json_object_get(json_object_get(o, "spec"), "targetRef"), "name"));
-		if (strcmp(items[i].src->kind, "Rollout") == 0 && api &&
+		if (api &&
 		    strncmp(api, "sluice.dev/", 11) == 0 && target && strcmp(target, name) == 0 &&
 		    strcmp(rns ? rns : "", ns) == 0)
 			return o;
@@ -346,6 +348,12 @@ static int govern_route(struct kube_client *c, struct item *items, size_t n, str
  */
 static int govern(struct kube_client *c, struct item *items, size_t n, const struct sync_opts *o)
 {
+	size_t rollouts = 0;
+
+	for (size_t i = 0; i < n; i++)
+		rollouts += strcmp(items[i].src->kind, "Rollout") == 0;
+	if (!rollouts)
+		return 0; /* nothing is governed: no work per object */
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(items[i].src->kind, "HTTPRoute") == 0) {
 			int rc = govern_route(c, items, n, &items[i]);
