@@ -12,6 +12,7 @@ pkgs=(
 	python3 time                         # test tools (corpus checker, peak RSS)
 	curl openssl etcd-server             # the test sandbox (tests/sandbox/build-kube adds Go)
 	openssh-server openssh-client nginx fcgiwrap # Git servers for the tests (gitservers)
+	prometheus                           # the analysis tests run their own, on loopback
 )
 
 missing=()
@@ -30,4 +31,12 @@ fi
 echo "sluice: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# no package may start its service (nginx, sshd, prometheus): the tests start
+# their own, on free loopback ports
+policy=/usr/sbin/policy-rc.d
+made_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -n "$made_policy" ]; then rm -f "$policy"; fi

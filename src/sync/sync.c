@@ -268,9 +268,8 @@ static const json_t *governor(const struct item *items, size_t n, const char *ns
 		    json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
 		const char *target = json_string_value(json_object_get(
 		    json_object_get(json_object_get(o, "spec"), "targetRef"), "name"));
-		if (api &&
-		    strncmp(api, "sluice.dev/", 11) == 0 && target && strcmp(target, name) == 0 &&
-		    strcmp(rns ? rns : "", ns) == 0)
+		if (api && strncmp(api, "sluice.dev/", 11) == 0 && target &&
+		    strcmp(target, name) == 0 && strcmp(rns ? rns : "", ns) == 0)
 			return o;
 	}
 	return NULL;
@@ -709,16 +708,22 @@ static int await_crds(struct kube_client *c, struct item *items, size_t n,
 	return 0;
 }
 
-static int in_inventory(const json_t *inv, const char *key)
+/* The keys of an inventory as a set (a new object, key -> true), for O(1) lookups. */
+static json_t *key_set(const json_t *inv)
 {
+	json_t *set = json_object(), *v;
 	size_t i;
-	json_t *v;
 	json_array_foreach(inv, i, v)
 	{
-		if (json_is_string(v) && strcmp(json_string_value(v), key) == 0)
-			return 1;
+		if (json_is_string(v))
+			json_object_set_new(set, json_string_value(v), json_true());
 	}
-	return 0;
+	return set;
+}
+
+static int in_inventory(const json_t *set, const char *key)
+{
+	return json_object_get(set, key) != NULL;
 }
 
 /* "group|Kind|namespace|name" into its four parts (each < 256 bytes). */
@@ -765,7 +770,7 @@ static int prune(struct kube_client *c, const json_t *prev, const json_t *now,
                  const struct sync_opts *o, struct diag *errs, size_t *pruned)
 {
 	size_t i;
-	json_t *v;
+	json_t *v, *now_set = key_set(now);
 	int first = 0;
 
 	/* reverse order: workloads before the namespaces holding them */
@@ -773,7 +778,7 @@ static int prune(struct kube_client *c, const json_t *prev, const json_t *now,
 		char group[256], kind[256], ns[256], name[256];
 		json_t *live = NULL;
 		v = json_array_get(prev, i);
-		if (!json_is_string(v) || in_inventory(now, json_string_value(v)))
+		if (!json_is_string(v) || in_inventory(now_set, json_string_value(v)))
 			continue;
 		if (split_key(json_string_value(v), group, kind, ns, name) < 0)
 			continue;
@@ -803,6 +808,7 @@ static int prune(struct kube_client *c, const json_t *prev, const json_t *now,
 				first = rc;
 		}
 	}
+	json_decref(now_set);
 	return first;
 }
 
@@ -879,12 +885,13 @@ out:
 	if (rc < 0 && o->prev_inventory) {
 		/* keep managing what was managed before a failed sync */
 		size_t i;
-		json_t *v;
+		json_t *v, *have = key_set(r->inventory);
 		json_array_foreach(o->prev_inventory, i, v)
 		{
-			if (json_is_string(v) && !in_inventory(r->inventory, json_string_value(v)))
+			if (json_is_string(v) && !in_inventory(have, json_string_value(v)))
 				json_array_append(r->inventory, v);
 		}
+		json_decref(have);
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_decref(items[i].obj);
@@ -1042,11 +1049,12 @@ int sync_diff(struct kube_client *c, const struct manifest_set *set, const struc
 	/* what a sync would prune */
 	size_t i;
 	json_t *v;
+	json_t *rendered = key_set(inv);
 	json_array_foreach(o->prune ? o->prev_inventory : NULL, i, v)
 	{
 		char group[256], kind[256], ns[256], name[256], what[1024];
 		json_t *gone = NULL;
-		if (!json_is_string(v) || in_inventory(inv, json_string_value(v)) ||
+		if (!json_is_string(v) || in_inventory(rendered, json_string_value(v)) ||
 		    split_key(json_string_value(v), group, kind, ns, name) < 0 ||
 		    sync_get_live(c, json_string_value(v), &gone, NULL, 0) < 0)
 			continue;
@@ -1066,6 +1074,7 @@ int sync_diff(struct kube_client *c, const struct manifest_set *set, const struc
 		}
 		json_decref(gone);
 	}
+	json_decref(rendered);
 	rc = first ? first : differ;
 out:
 	if (dir[strlen(dir) - 1] != 'X') {
