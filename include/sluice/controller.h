@@ -118,6 +118,7 @@ struct apps_opts {
 	const char *http_addr;      /* "HOST:PORT" for /healthz and /hooks/git, or NULL */
 	const char *webhook_secret; /* signs /hooks/git; NULL refuses webhooks */
 	int workers;                /* Applications synced at once (default 4) */
+	const char *prometheus_url; /* for analysis naming no Prometheus, or NULL */
 };
 
 /*

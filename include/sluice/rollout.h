@@ -88,6 +88,7 @@ struct rollout_hooks {
 	int (*revert)(void *ud, const json_t *rollout, const char *commit, const char *reason,
 	              char *out, char *err, size_t errn);
 	void *ud;
+	const char *prometheus_url; /* for analysis naming no address (sluiced --prometheus-url) */
 };
 
 /*

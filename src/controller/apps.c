@@ -459,7 +459,7 @@ static void run_rollouts(struct kube_client *c, struct rollouts *ro, const struc
                          const json_t *apps)
 {
 	struct revert_ctx rctx = {c, apps, o};
-	struct rollout_hooks hooks = {revert_hook, &rctx};
+	struct rollout_hooks hooks = {revert_hook, &rctx, o->prometheus_url};
 	struct kube_ref ref = {ROLLOUT_API, "Rollout", o->namespace ? o->namespace : "", NULL};
 	const char *k;
 	json_t *r;

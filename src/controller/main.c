@@ -23,6 +23,8 @@ static const char usage[] =
     "  --webhook-secret-file F  the secret that signs webhooks (also\n"
     "                       SLUICE_WEBHOOK_SECRET_FILE); without one, webhooks are refused\n"
     "  --concurrency N      Applications synced at once, each one serially (default 4)\n"
+    "  --prometheus-url URL  Prometheus for canary analysis that names none (also\n"
+    "                       SLUICE_PROMETHEUS_URL)\n"
     "  --cache-dir, --kubeconfig as below\n"
     "\n"
     "Single-app mode (one repository, no Application resource):\n"
@@ -95,6 +97,7 @@ int controller_main(int argc, char **argv)
 	    {"http-addr", required_argument, NULL, 'H'},
 	    {"webhook-secret-file", required_argument, NULL, 'S'},
 	    {"concurrency", required_argument, NULL, 'j'},
+	    {"prometheus-url", required_argument, NULL, 'P'},
 	    {"kube-api-qps", required_argument, NULL, 'q'},
 	    {"kube-api-burst", required_argument, NULL, 'b'},
 	    {"log-level", required_argument, NULL, 'l'},
@@ -113,6 +116,7 @@ int controller_main(int argc, char **argv)
 	char secret[4096] = "";
 	int opt;
 	long workers = 4;
+	const char *prom_url = getenv("SLUICE_PROMETHEUS_URL");
 
 	slog_setup(fmt, level, stderr);
 	if (slog_setup_from_env() < 0) {
@@ -161,6 +165,7 @@ int controller_main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'P': prom_url = optarg; break;
 		case 'j':
 			workers = strtol(optarg, NULL, 10);
 			if (workers < 1 || workers > 64) {
@@ -225,7 +230,7 @@ int controller_main(int argc, char **argv)
 	}
 	struct apps_opts ao = {so.cache_dir, so.kubeconfig, watch_ns,
 	                       so.once,      http_addr,     secret[0] ? secret : NULL,
-	                       (int)workers};
+	                       (int)workers, prom_url};
 	return controller_run_apps(&ao);
 bad:
 	fprintf(stderr, "sluiced: %s\n", sluice_error_last());

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sluice/analysis.h"
 #include "sluice/error.h"
 #include "sluice/jsonfmt.h"
 #include "sluice/log.h"
@@ -102,6 +103,7 @@ struct ctx {
 	const struct rollout_hooks *hooks;
 	const json_t *ro;
 	struct rollout_spec spec;
+	struct analysis_spec an;
 	json_t *st; /* the status being built (starts as a copy of the old one) */
 	json_t *stable_dep, *canary_dep;
 	char canary_name[300];
@@ -290,6 +292,7 @@ static int roll_back(struct ctx *x, const char *phase, const char *reason)
 	json_object_set_new(x->st, "actualWeight", json_integer(0));
 	json_object_del(x->st, "pauseStartTime");
 	json_object_del(x->st, "promotion");
+	json_object_del(x->st, "analysisHold");
 	say(x, "%s: %s", phase, reason);
 	event(x, phase, reason);
 	if (strcmp(phase, "RolledBack") == 0 && x->spec.rollback == ROLLBACK_REVERT_COMMIT) {
@@ -345,6 +348,7 @@ static int begin(struct ctx *x, const json_t *desired, const char *hash, const c
 	json_object_del(x->st, "promotion");
 	json_object_del(x->st, "failed");
 	json_object_del(x->st, "promoteFull");
+	json_object_del(x->st, "analysisHold");
 	say(x, "rollout of %.12s started", commit);
 	event(x, "rollout started", commit);
 	return 0;
@@ -372,7 +376,14 @@ static int act(struct ctx *x)
 		return 0;
 	sscanf(a, "%31s", verb);
 	json_object_set_new(x->st, "lastAction", json_string(a));
-	if (strcmp(verb, "promote") == 0 && running) {
+	if (strcmp(verb, "promote") == 0 && running && json_object_get(x->st, "analysisHold")) {
+		/* a person looked at an inconclusive analysis and lets it go on */
+		json_t *state = json_object_get(x->st, "analysis");
+		json_object_del(x->st, "analysisHold");
+		json_object_set_new(state, "inconclusive", json_integer(0));
+		json_object_set_new(state, "consecutiveErrors", json_integer(0));
+		event(x, "analysis hold released by request", NULL);
+	} else if (strcmp(verb, "promote") == 0 && running) {
 		next_step(x);
 		json_object_del(x->st, "paused");
 		event(x, "promoted a step by request", NULL);
@@ -495,8 +506,98 @@ static int promote(struct ctx *x, const json_t *desired, const char *hash, const
 }
 
 /* The steps, from currentStep, as far as they go without waiting. */
+/*
+ * Background analysis: run the metrics when due (and at once at an analysis
+ * step or before promotion when no run has happened since), then act on the
+ * counts. Returns 1 when the rollout must not go on this time (rolled back,
+ * or held for a person), 0 to go on, or an error.
+ */
+static int analysis_tick(struct ctx *x)
+{
+	json_t *a = json_object_get(x->st, "analysis");
+	const char *canary = str_at(x->st, "canary", "hash");
+	long long k = int_at(x->st, "currentStep", NULL);
+	long long step_start = time_of(json_object_get(x->st, "stepStartTime"));
+	long long start = time_of(json_object_get(x->st, "startTime"));
+	char why[512], reason[700];
+	enum analysis_verdict v;
+	int rc;
+
+	if (!x->an.enabled || json_object_get(x->st, "promotion"))
+		return 0;
+	if (!json_is_object(a) || strcmp(str_at(a, "canary", NULL) ?: "", canary ?: "") != 0) {
+		a = json_pack("{s:s, s:i, s:i, s:i, s:i}", "canary", canary ?: "", "runs", 0,
+		              "failed", 0, "inconclusive", 0, "consecutiveErrors", 0);
+		json_object_set_new(x->st, "analysis", a);
+	}
+	long long last = int_at(a, "lastRunMs", NULL);
+	long long runs = int_at(a, "runs", NULL);
+	long long due = last > 0 ? last + x->an.interval_ms : start + x->an.initial_delay_ms;
+	int gate = (k < (long long)x->spec.nsteps && x->spec.steps[k].kind == STEP_ANALYSIS) ||
+	           k >= (long long)x->spec.nsteps;
+	if (gate && last < step_start)
+		due = x->now; /* a gate wants a run of its own */
+	if (json_object_get(x->st, "analysisHold"))
+		due = -1; /* held: a person decides */
+	if (due >= 0 && x->now >= due && (x->an.count == 0 || runs < x->an.count)) {
+		const char *url = x->hooks ? x->hooks->prometheus_url : NULL;
+		struct analysis_vars vars = {x->spec.namespace, x->spec.service,    x->canary_name,
+		                             x->spec.target,    x->canary_pod_hash, x->stable_hash};
+		if ((rc = analysis_run(&v, why, sizeof(why), &x->an, url, &vars, a, x->now)) < 0)
+			return rc;
+		json_object_set_new(a, "lastMessage", json_string(why));
+		if (v != ANALYSIS_PASSED)
+			slog(SLOG_WARN, "rollout: analysis", "rollout", x->spec.name, "verdict",
+			     analysis_verdict_name(v), "detail", why, NULL);
+		due = x->now + x->an.interval_ms;
+	}
+	if (due >= 0)
+		want_requeue(x, (long)(due - x->now > 0 ? due - x->now : 1000));
+	runs = int_at(a, "runs", NULL);
+	if (int_at(a, "failed", NULL) > x->an.failure_limit) {
+		snprintf(reason, sizeof(reason), "analysis: %s (%lld of %lld runs failed)",
+		         str_at(a, "lastMessage", NULL) ?: "", int_at(a, "failed", NULL), runs);
+		if ((rc = roll_back(x, "RolledBack", reason)) < 0)
+			return rc;
+		return 1;
+	}
+	if (int_at(a, "consecutiveErrors", NULL) > x->an.consecutive_error_limit) {
+		snprintf(
+		    reason, sizeof(reason), "analysis: Prometheus failed %lld times in a row: %s",
+		    int_at(a, "consecutiveErrors", NULL), str_at(a, "lastMessage", NULL) ?: "");
+		if (x->an.on_error == ANALYSIS_ERROR_ROLLBACK) {
+			if ((rc = roll_back(x, "RolledBack", reason)) < 0)
+				return rc;
+			return 1;
+		}
+		json_object_set_new(x->st, "analysisHold", json_string(reason));
+	} else if (int_at(a, "inconclusive", NULL) > x->an.inconclusive_limit) {
+		snprintf(reason, sizeof(reason), "analysis inconclusive: %s",
+		         str_at(a, "lastMessage", NULL) ?: "");
+		json_object_set_new(x->st, "analysisHold", json_string(reason));
+	}
+	if (json_object_get(x->st, "analysisHold")) {
+		json_object_set_new(x->st, "phase", json_string("Paused"));
+		say(x, "%s; promote to go on, or abort", str_at(x->st, "analysisHold", NULL));
+		return 1;
+	}
+	return 0;
+}
+
+/* May the rollout leave an analysis step or promote? Only after a passing run since. */
+static int analysis_passed_since(struct ctx *x, long long since)
+{
+	const json_t *a = json_object_get(x->st, "analysis");
+	return !x->an.enabled || (strcmp(str_at(a, "lastVerdict", NULL) ?: "", "Passed") == 0 &&
+	                          int_at(a, "lastRunMs", NULL) >= since);
+}
+
 static int advance(struct ctx *x, const json_t *desired, const char *hash, const char *commit)
 {
+	int held;
+
+	if (!json_is_true(json_object_get(x->st, "paused")) && (held = analysis_tick(x)) != 0)
+		return held < 0 ? held : 0;
 	for (int guard = 0; guard < ROLLOUT_MAX_STEPS + 2; guard++) {
 		long long k = int_at(x->st, "currentStep", NULL);
 		int rc;
@@ -510,6 +611,13 @@ static int advance(struct ctx *x, const json_t *desired, const char *hash, const
 		    json_is_true(json_object_get(x->st, "promoteFull")) ||
 		    json_object_get(x->st, "promotion")) {
 			json_object_set_new(x->st, "phase", json_string("Progressing"));
+			if (!json_object_get(x->st, "promotion") &&
+			    !json_is_true(json_object_get(x->st, "promoteFull")) &&
+			    !analysis_passed_since(
+			        x, time_of(json_object_get(x->st, "stepStartTime")))) {
+				say(x, "promotion waits for a passing analysis run");
+				return analysis_tick(x) < 0 ? -1 : 0;
+			}
 			return promote(x, desired, hash, commit);
 		}
 		const struct rollout_step *s = &x->spec.steps[k];
@@ -566,7 +674,24 @@ static int advance(struct ctx *x, const json_t *desired, const char *hash, const
 			next_step(x);
 			continue;
 		}
-		/* pause {} waits for a person; analysis waits for the analysis engine */
+		if (s->kind == STEP_ANALYSIS && x->an.enabled) {
+			if (analysis_passed_since(
+			        x, time_of(json_object_get(x->st, "stepStartTime")))) {
+				next_step(x);
+				continue;
+			}
+			if ((rc = analysis_tick(x)) != 0)
+				return rc < 0 ? rc : 0;
+			if (analysis_passed_since(
+			        x, time_of(json_object_get(x->st, "stepStartTime")))) {
+				next_step(x);
+				continue;
+			}
+			say(x, "step %lld of %zu: waiting for a passing analysis run", k + 1,
+			    x->spec.nsteps);
+			return 0;
+		}
+		/* pause {} waits for a person; analysis without settings does too */
 		json_object_set_new(x->st, "phase", json_string("Paused"));
 		say(x, "step %lld of %zu: %s", k + 1, x->spec.nsteps,
 		    s->kind == STEP_PAUSE
@@ -713,6 +838,27 @@ int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeu
 		rc = 0;
 		goto write;
 	}
+	{
+		const json_t *an = json_object_get(json_object_get(rollout, "spec"), "analysis");
+		char where[600];
+		if (!an)
+			an = json_object_get(json_object_get(policy, "spec"), "analysis");
+		snprintf(where, sizeof(where), "%s %s/%s: spec",
+		         json_object_get(json_object_get(rollout, "spec"), "analysis")
+		             ? "Rollout"
+		             : "CanaryPolicy",
+		         ns ? ns : "",
+		         json_object_get(json_object_get(rollout, "spec"), "analysis")
+		             ? str_at(rollout, "metadata", "name") ?: ""
+		         : pname ? pname
+		                 : "");
+		if (analysis_spec_read(&x.an, an, where, &errs) < 0) {
+			json_object_set_new(x.st, "phase", json_string("Degraded"));
+			say(&x, "%s", errs.count ? errs.msgs[0] : sluice_error_last());
+			rc = 0;
+			goto write;
+		}
+	}
 	snprintf(x.canary_name, sizeof(x.canary_name), "%s-canary", x.spec.target);
 	x.t.kind = x.spec.routing;
 	x.t.namespace = x.spec.namespace;
@@ -757,6 +903,7 @@ write:
 	json_decref(x.stable_dep);
 	json_decref(x.canary_dep);
 	rollout_spec_dispose(&x.spec);
+	analysis_spec_dispose(&x.an);
 	diag_dispose(&errs);
 	return rc;
 }

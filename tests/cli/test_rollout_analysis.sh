@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Canary analysis end to end: a real Prometheus (Debian's, on loopback)
+# scraping an exporter whose error rate per version the test sets. A healthy
+# canary is promoted after passing runs; a canary failing 30% of requests is
+# rolled back by the analysis, naming the metric, its value and the
+# threshold; Prometheus down holds the rollout (never promoted).
+. "$(dirname "$0")/lib.sh"
+if ! command -v kubectl >/dev/null; then
+	skip "canary rollouts end to end" "kubectl not installed"
+	exit 0
+fi
+tmp=$(mktemp -d)
+sbx="$tmp/sandbox"
+pid=
+if ! [ -x /usr/bin/prometheus ]; then
+	skip "canary analysis end to end" "prometheus not installed"
+	exit 0
+fi
+exp=
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; [ -n "$exp" ] && kill $exp 2>/dev/null; tests/sandbox/prometheus down "$tmp/prom" >/dev/null 2>&1; tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1; cat "$tmp"/ctl*.log > /tmp/analysis-ctl.log 2>/dev/null; rm -rf "$tmp"' EXIT
+python3 tests/sandbox/exporter.py --port-file "$tmp/exporter.port" >"$tmp/exporter.log" 2>&1 &
+exp=$!
+for _ in $(seq 1 50); do [ -s "$tmp/exporter.port" ] && break; sleep 0.1; done
+eport=$(cat "$tmp/exporter.port")
+control() { curl -sf -X POST -d "$1" "http://127.0.0.1:$eport/control" >/dev/null; }
+control '{"version":"web-canary","rps":50,"error_rate":0.0,"latency_ms":20}'
+control '{"version":"web","rps":100,"error_rate":0.0,"latency_ms":20}'
+prom_url=$(tests/sandbox/prometheus up "$tmp/prom" "127.0.0.1:$eport" | tail -n 1)
+export SLUICE_PROMETHEUS_URL=$prom_url
+tests/sandbox/sandbox up "$sbx" >/dev/null || { not_ok "sandbox up"; exit 1; }
+eval "$(tests/sandbox/sandbox env "$sbx")"
+kubectl apply -f deploy/crds/ >/dev/null
+kubectl wait --for condition=established crd/applications.sluice.dev crd/rollouts.sluice.dev \
+	crd/canarypolicies.sluice.dev --timeout=30s >/dev/null
+G="git -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main"
+bare="$tmp/shop.git"
+git init -q --bare "$bare"
+$G init -q "$tmp/work"
+mkdir -p "$tmp/work/apps"
+web() { # web IMAGE [unready]: the Deployment, as Git holds it
+	cat >"$tmp/work/apps/web.yaml" <<Y
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 4
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+$([ "${2:-}" = unready ] && printf '      annotations: {sandbox.sluice.dev/ready: "false"}\n')
+    spec:
+      containers:
+        - name: web
+          image: $1
+Y
+}
+web web:1
+cat >"$tmp/work/apps/svc.yaml" <<'Y'
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+    - {port: 80, targetPort: 8080, protocol: TCP}
+Y
+cat >"$tmp/work/apps/rollout.yaml" <<'Y'
+apiVersion: sluice.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  targetRef: {name: web}
+  service: web
+  progressDeadlineSeconds: 30
+  scaleDownDelaySeconds: 1
+  steps:
+    - setWeight: 25
+    - pause: {duration: 4s}
+    - setWeight: 50
+    - pause: {duration: 4s}
+  analysis:
+    interval: 2s
+    consecutiveErrorLimit: 1
+    metrics:
+      - name: error-rate
+        query: >-
+          sum(rate(http_requests_total{version="{{canary}}",code=~"5.."}[5s]))
+          / sum(rate(http_requests_total{version="{{canary}}"}[5s]))
+        max: 0.05
+        unit: ratio
+Y
+commit() { (cd "$tmp/work" && $G add -A && $G commit -q -m "$1" && git push -q "$bare" HEAD:main); }
+commit "web v1"
+git -C "$bare" symbolic-ref HEAD refs/heads/main
+kubectl create namespace shop >/dev/null
+cat <<Y | kubectl apply -f - >/dev/null
+apiVersion: sluice.dev/v1alpha1
+kind: Application
+metadata: {name: shop, namespace: shop}
+spec:
+  source: {repoURL: "$bare", path: apps}
+  syncPolicy: {interval: 1h}
+Y
+start() {
+	"$SLUICED" --cache-dir "$tmp/cache" --kubeconfig "$KUBECONFIG" --http-addr 127.0.0.1:0 \
+		--webhook-secret-file <(printf s3cret) 2>>"$tmp/ctl$1.log" &
+	pid=$!
+	for _ in $(seq 1 100); do grep -q '"msg":"http: listening"' "$tmp/ctl$1.log" && break; sleep 0.1; done
+	port=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d=json.loads(l)
+    if d.get("msg")=="http: listening": p=d["port"]
+print(p)' "$tmp/ctl$1.log")
+}
+push() { # push MESSAGE: commit and tell sluiced through its signed webhook
+	commit "$1"
+	local body sig
+	body="{\"ref\":\"refs/heads/main\",\"repository\":{\"clone_url\":\"$bare\"}}"
+	sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac s3cret | sed 's/^.*= //')
+	curl -s -o /dev/null -H "X-Hub-Signature-256: sha256=$sig" --data-binary "$body" "http://127.0.0.1:$port/hooks/git"
+}
+ro() { kubectl get rollout web -n shop -o jsonpath="{$1}" 2>/dev/null; }
+image() { kubectl get deploy "$1" -n shop -o jsonpath='{.spec.template.spec.containers[0].image}' 2>/dev/null; }
+until_() { # until_ SECONDS 'SHELL CONDITION': evaluate it every 0.2 s
+	local n=$(($1 * 5)); shift
+	for _ in $(seq 1 $n); do eval "$*" && return 0; sleep 0.2; done
+	return 1
+}
+canary_replicas() { kubectl get deploy web-canary -n shop -o jsonpath='{.spec.replicas}' 2>/dev/null; }
+phase_is() { [ "$(ro .status.phase)" = "$1" ]; }
+weights=()
+watch_weights() { # record each distinct status.desiredWeight until phase is $1 (max $2 s)
+	local w p last=x
+	for _ in $(seq 1 $(($2 * 10))); do
+		IFS=/ read -r p w < <(ro '.status.phase}/{.status.desiredWeight')
+		[ -n "$w" ] && [ "$w" != "$last" ] && { weights+=("$w"); last=$w; }
+		[ "$p" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+start 1
+until_ 30 phase_is Healthy
+
+# healthy: promoted after passing runs
+web web:2
+push "web v2"
+until_ 90 'test "$(ro ".status.history[0].result")" = Promoted'
+runs=$(ro .status.analysis.runs)
+if [ "$(image web)" = web:2 ] && [ "$(ro '.status.history[0].result')" = Promoted ] && [ "${runs:-0}" -ge 2 ] &&
+	[ "$(ro '.status.analysis.measurements[0].metric')" = error-rate ] &&
+	[ "$(ro '.status.analysis.measurements[0].verdict')" = Passed ] &&
+	[[ "$(ro '.status.analysis.measurements[0].query')" == *'version="web-canary"'* ]]; then
+	ok "a healthy canary is promoted after $runs passing analysis runs, each measurement kept with the query as sent"
+else
+	not_ok "a healthy canary is promoted after passing analysis runs" "$(ro .status)"
+fi
+
+# 30% errors: rolled back by the analysis, naming metric, value and threshold
+control '{"version":"web-canary","rps":50,"error_rate":0.3,"latency_ms":20}'
+web web:3
+push "web v3 (fails 30% of requests)"
+t0=$(date +%s%N)
+until_ 60 phase_is RolledBack
+ms=$((($(date +%s%N) - t0) / 1000000))
+msg=$(ro .status.message)
+if phase_is RolledBack && [ "$(image web)" = web:2 ] &&
+	[[ "$msg" =~ analysis:\ error-rate\ 0\.[0-9]+\ \>\ max\ 0\.05\ \(1\ of\ [0-9]+\ runs\ failed\) ]] &&
+	[ "$(canary_replicas)" = 0 ]; then
+	ok "a canary failing 30% of requests is rolled back by the analysis in ${ms} ms ($msg)"
+else
+	not_ok "a canary failing 30% of requests is rolled back by the analysis" "$msg" "$(ro .status)"
+fi
+
+# Prometheus down: the rollout holds, never promoted
+control '{"version":"web-canary","rps":50,"error_rate":0.0,"latency_ms":20}'
+tests/sandbox/prometheus down "$tmp/prom" >/dev/null
+web web:4
+push "web v4 (Prometheus down)"
+until_ 60 'test -n "$(ro .status.analysisHold)"'
+sleep 10 # longer than the steps take
+if phase_is Paused && [ "$(image web)" = web:2 ] &&
+	[[ "$(ro .status.analysisHold)" == *"Prometheus failed"* ]]; then
+	ok "Prometheus down: the rollout holds for a person and is never promoted ($(ro .status.message))"
+else
+	not_ok "Prometheus down: the rollout holds" "$(ro .status)"
+fi
+kill -TERM $pid; wait $pid 2>/dev/null; pid=
