@@ -16,9 +16,9 @@
  *     noData: inconclusive    # fail | inconclusive (default) | pass
  *     metrics:
  *       - name: error-rate
- *         query: sum(rate(http_requests_total{namespace="{{namespace}}",code=~"5.."}[{{interval}}])) / ...
- *         max: 0.01           # and/or min
- *         unit: ratio
+ *         query:
+ * sum(rate(http_requests_total{namespace="{{namespace}}",code=~"5.."}[{{interval}}])) / ... max:
+ * 0.01           # and/or min unit: ratio
  *
  * Query variables (promql_render, values escaped inside string literals):
  * {{namespace}}, {{service}}, {{canary}} and {{stable}} (the Deployments),

@@ -37,7 +37,8 @@ static long duration_of(const json_t *v, long dflt, const char *where, const cha
 	if (!v)
 		return dflt;
 	if (!json_is_string(v) || (ms = rollout_parse_duration(json_string_value(v))) < 0) {
-		diag_add(errs, "%s.analysis.%s: is not a duration (use e.g. 30s, 1m)", where, field);
+		diag_add(errs, "%s.analysis.%s: is not a duration (use e.g. 30s, 1m)", where,
+		         field);
 		*bad = 1;
 		return dflt;
 	}
@@ -90,16 +91,15 @@ int analysis_spec_read(struct analysis_spec *out, const json_t *a, const char *w
 		diag_add(errs, "%s.analysis.interval: at least 1s", where);
 		bad = 1;
 	}
-	out->initial_delay_ms = duration_of(json_object_get(a, "initialDelay"), 0, where,
-	                                    "initialDelay", errs, &bad);
+	out->initial_delay_ms =
+	    duration_of(json_object_get(a, "initialDelay"), 0, where, "initialDelay", errs, &bad);
 	out->count = count_of(json_object_get(a, "count"), 0, 0, where, "count", errs, &bad);
 	out->failure_limit =
 	    count_of(json_object_get(a, "failureLimit"), 0, 0, where, "failureLimit", errs, &bad);
 	out->inconclusive_limit = count_of(json_object_get(a, "inconclusiveLimit"), 0, 0, where,
 	                                   "inconclusiveLimit", errs, &bad);
-	out->consecutive_error_limit =
-	    count_of(json_object_get(a, "consecutiveErrorLimit"), 4, 0, where,
-	             "consecutiveErrorLimit", errs, &bad);
+	out->consecutive_error_limit = count_of(json_object_get(a, "consecutiveErrorLimit"), 4, 0,
+	                                        where, "consecutiveErrorLimit", errs, &bad);
 	if ((s = json_string_value(json_object_get(a, "noData")))) {
 		if (strcmp(s, "fail") == 0)
 			out->no_data = ANALYSIS_ON_FAIL;
@@ -133,15 +133,18 @@ int analysis_spec_read(struct analysis_spec *out, const json_t *a, const char *w
 		const json_t *max = json_object_get(m, "max"), *min = json_object_get(m, "min");
 		x->max = x->min = NAN;
 		if (!name || !*name || strlen(name) > 63) {
-			diag_add(errs, "%s.analysis.metrics[%zu].name: wants a name (1-63 characters)",
+			diag_add(errs,
+			         "%s.analysis.metrics[%zu].name: wants a name (1-63 characters)",
 			         where, i);
 			bad = 1;
 		}
 		if (!query || !*query || strlen(query) > 8192) {
-			diag_add(errs, "%s.analysis.metrics[%zu].query: wants a PromQL query", where, i);
+			diag_add(errs, "%s.analysis.metrics[%zu].query: wants a PromQL query",
+			         where, i);
 			bad = 1;
 		}
-		if ((max && !json_is_number(max)) || (min && !json_is_number(min)) || (!max && !min)) {
+		if ((max && !json_is_number(max)) || (min && !json_is_number(min)) ||
+		    (!max && !min)) {
 			diag_add(errs, "%s.analysis.metrics[%zu]: wants a number in max and/or min",
 			         where, i);
 			bad = 1;
@@ -192,8 +195,7 @@ static void keep(json_t *state, json_t *m)
 }
 
 int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct analysis_spec *a,
-                 const char *url, const struct analysis_vars *vars, json_t *state,
-                 long long now_ms)
+                 const char *url, const struct analysis_vars *vars, json_t *state, long long now_ms)
 {
 	struct prom_config pc;
 	struct prom_client *pcl = NULL;
