@@ -45,11 +45,26 @@
 enum analysis_on { ANALYSIS_ON_FAIL = 0, ANALYSIS_ON_INCONCLUSIVE, ANALYSIS_ON_PASS };
 enum analysis_on_error { ANALYSIS_ERROR_PAUSE = 0, ANALYSIS_ERROR_ROLLBACK };
 
+/*
+ * A metric may also be judged against the stable version (`judge:`): its
+ * query (the canary's) and `baseline` (the stable's) are read as series over
+ * the last `lookback` (default 5m, 30 points), and a Mann-Whitney test
+ * (judge.h) says whether the canary is worse than stable beyond the noise,
+ * in `direction` (increase, the default: higher is worse | decrease |
+ * either), at `confidence` (0.98) with `tolerance` (0.25). So an incident
+ * that hits stable as hard as the canary does not fail an innocent canary,
+ * and a canary clearly worse than stable fails below any fixed threshold.
+ * max/min are optional when a judge is set.
+ */
 struct analysis_metric {
 	char *name;
 	char *query;
 	double max, min; /* NAN when unset */
 	char *unit;
+	char *baseline; /* the judge's stable query, or NULL: no judge */
+	int direction;  /* enum judge_direction */
+	double confidence, tolerance;
+	long lookback_ms;
 };
 
 struct analysis_spec {

@@ -7,6 +7,7 @@
 
 #include "sluice/analysis.h"
 #include "sluice/error.h"
+#include "sluice/judge.h"
 #include "sluice/log.h"
 #include "sluice/prom.h"
 #include "sluice/rollout.h"
@@ -26,6 +27,7 @@ void analysis_spec_dispose(struct analysis_spec *s)
 		free(s->metrics[i].name);
 		free(s->metrics[i].query);
 		free(s->metrics[i].unit);
+		free(s->metrics[i].baseline);
 	}
 	memset(s, 0, sizeof(*s));
 }
@@ -143,12 +145,61 @@ int analysis_spec_read(struct analysis_spec *out, const json_t *a, const char *w
 			         where, i);
 			bad = 1;
 		}
+		const json_t *judge = json_object_get(m, "judge");
 		if ((max && !json_is_number(max)) || (min && !json_is_number(min)) ||
-		    (!max && !min)) {
-			diag_add(errs, "%s.analysis.metrics[%zu]: wants a number in max and/or min",
+		    (!max && !min && !judge)) {
+			diag_add(errs,
+			         "%s.analysis.metrics[%zu]: wants a number in max and/or min, or a "
+			         "judge",
 			         where, i);
 			bad = 1;
 		}
+		if (judge) {
+			const char *bq = json_string_value(json_object_get(judge, "baseline"));
+			const char *dir = json_string_value(json_object_get(judge, "direction"));
+			const json_t *conf = json_object_get(judge, "confidence");
+			const json_t *tol = json_object_get(judge, "tolerance");
+			if (!bq || !*bq || strlen(bq) > 8192) {
+				diag_add(
+				    errs,
+				    "%s.analysis.metrics[%zu].judge.baseline: wants the stable "
+				    "version's query",
+				    where, i);
+				bad = 1;
+			}
+			x->baseline = strdup(bq ? bq : "");
+			x->direction = JUDGE_DIR_INCREASE;
+			if (dir && strcmp(dir, "decrease") == 0)
+				x->direction = JUDGE_DIR_DECREASE;
+			else if (dir && strcmp(dir, "either") == 0)
+				x->direction = JUDGE_DIR_EITHER;
+			else if (dir && strcmp(dir, "increase") != 0) {
+				diag_add(errs,
+				         "%s.analysis.metrics[%zu].judge.direction: increase, "
+				         "decrease or "
+				         "either",
+				         where, i);
+				bad = 1;
+			}
+			x->confidence = conf ? json_number_value(conf) : JUDGE_DEFAULT_CONFIDENCE;
+			x->tolerance = tol ? json_number_value(tol) : JUDGE_DEFAULT_TOLERANCE;
+			if (x->confidence <= 0.5 || x->confidence >= 1 || x->tolerance < 0) {
+				diag_add(errs,
+				         "%s.analysis.metrics[%zu].judge: confidence in (0.5, 1), "
+				         "tolerance >= 0",
+				         where, i);
+				bad = 1;
+			}
+			x->lookback_ms = duration_of(json_object_get(judge, "lookback"), 300000,
+			                             where, "metrics[].judge.lookback", errs, &bad);
+			if (x->lookback_ms < 10000) {
+				diag_add(errs,
+				         "%s.analysis.metrics[%zu].judge.lookback: at least 10s",
+				         where, i);
+				bad = 1;
+			}
+		}
+
 		x->name = strdup(name ? name : "");
 		x->query = strdup(query ? query : "");
 		x->unit = strdup(json_string_value(json_object_get(m, "unit")) ?: "");
@@ -194,6 +245,77 @@ static void keep(json_t *state, json_t *m)
 	json_object_set_new(state, "measurements", list);
 }
 
+/* The samples of a range query's one series (NaN removed, as Kayenta does). */
+static int series_of(struct prom_client *pcl, const char *query, long long now_ms, long lookback_ms,
+                     double **out, size_t *n)
+{
+	struct prom_result *r = NULL;
+	double end = (double)now_ms / 1000.0, start = end - (double)lookback_ms / 1000.0;
+	double step = (double)lookback_ms / 1000.0 / 30.0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = prom_query_range(pcl, &r, query, start, end, step < 1 ? 1 : step)) < 0)
+		return rc;
+	if (r->nseries > 1) {
+		prom_result_free(r);
+		return sluice_error_set(SLUICE_EINVALID, "the query returns several series");
+	}
+	if (r->nseries == 1 && (*out = calloc(r->series[0].nsamples + 1, sizeof(double)))) {
+		for (size_t i = 0; i < r->series[0].nsamples; i++)
+			if (!isnan(r->series[0].samples[i].v))
+				(*out)[(*n)++] = r->series[0].samples[i].v;
+	}
+	prom_result_free(r);
+	return 0;
+}
+
+/* The judge's verdict on one metric: 0 passed, 1 failed, 2 no data, or an error. */
+static int judge_metric(struct prom_client *pcl, const struct analysis_metric *m,
+                        const char *canary_q, const char *stable_q, long long now_ms, char *line,
+                        size_t n)
+{
+	double *cv = NULL, *sv = NULL;
+	size_t nc = 0, ns = 0;
+	struct judge_metric_config cfg;
+	struct judge_metric_result res;
+	int rc;
+
+	if ((rc = series_of(pcl, canary_q, now_ms, m->lookback_ms, &cv, &nc)) < 0 ||
+	    (rc = series_of(pcl, stable_q, now_ms, m->lookback_ms, &sv, &ns)) < 0) {
+		free(cv);
+		return rc;
+	}
+	judge_metric_config_init(&cfg);
+	cfg.name = m->name;
+	cfg.direction = (enum judge_direction)m->direction;
+	cfg.confidence = m->confidence;
+	cfg.tolerance = m->tolerance;
+	rc = judge_classify(&res, &cfg, sv, ns, cv, nc);
+	free(cv);
+	free(sv);
+	if (rc < 0)
+		return rc;
+	switch (res.cls) {
+	case JUDGE_CLASS_HIGH:
+	case JUDGE_CLASS_LOW:
+		snprintf(line, n,
+		         "%s: the canary is %s than stable beyond the noise (shift %.4g, %.0f%% CI "
+		         "[%.4g, %.4g], %zu vs %zu samples)",
+		         m->name, res.cls == JUDGE_CLASS_HIGH ? "higher" : "lower", res.estimate,
+		         m->confidence * 100, res.ci_low, res.ci_high, res.n_experiment,
+		         res.n_control);
+		return 1;
+	case JUDGE_CLASS_NODATA:
+	case JUDGE_CLASS_NODATA_FAIL:
+		snprintf(line, n, "%s: no data to compare (%zu canary, %zu stable samples)",
+		         m->name, nc, ns);
+		return 2;
+	default: return 0;
+	}
+}
+
 int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct analysis_spec *a,
                  const char *url, const struct analysis_vars *vars, json_t *state, long long now_ms)
 {
@@ -220,17 +342,36 @@ int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct 
 	                  vars->stable_hash ?: "", "interval", interval);
 	for (size_t i = 0; i < a->nmetrics; i++) {
 		const struct analysis_metric *m = &a->metrics[i];
-		char *query = NULL, line[512] = "";
+		char *query = NULL, *base = NULL, line[512] = "";
 		const char *verdict = "Passed";
 		enum prom_class cls = PROM_VALUE;
 		double value = NAN;
 		json_t *rec;
 
-		if ((rc = promql_render(&query, m->query, tvars)) < 0) {
+		int judged = 0;
+		if ((rc = promql_render(&query, m->query, tvars)) < 0 ||
+		    (m->baseline && (rc = promql_render(&base, m->baseline, tvars)) < 0)) {
 			snprintf(line, sizeof(line), "%s: %s", m->name, sluice_error_last());
 			verdict = "Error";
 			errors++;
+		} else if (m->baseline && (judged = judge_metric(pcl, m, query, base, now_ms, line,
+		                                                 sizeof(line))) != 0) {
+			if (judged < 0) {
+				snprintf(line, sizeof(line), "%s: %s", m->name,
+				         sluice_error_last());
+				verdict = "Error";
+				errors++;
+			} else if (judged == 1 || a->no_data == ANALYSIS_ON_FAIL) {
+				verdict = "Failed";
+				failed++;
+			} else if (a->no_data == ANALYSIS_ON_INCONCLUSIVE) {
+				verdict = "Inconclusive";
+				nodata++;
+			}
+		} else if (m->baseline && isnan(m->max) && isnan(m->min)) {
+			/* judged alike: passed; no fixed threshold to check */
 		} else if ((rc = prom_query_value(pcl, &cls, &value, query, 0)) < 0) {
+
 			snprintf(line, sizeof(line), "%s: %s", m->name, sluice_error_last());
 			verdict = "Error";
 			errors++;
@@ -267,6 +408,8 @@ int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct 
 			json_object_set_new(rec, "value", json_real(value));
 		if (rec && line[0])
 			json_object_set_new(rec, "message", json_string(line));
+		if (rec && base)
+			json_object_set_new(rec, "baseline", json_string(base));
 		if (rec)
 			keep(state, rec);
 		/* the worst line wins: failed over inconclusive over error */
@@ -274,6 +417,7 @@ int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct 
 		                (!failed && (strcmp(verdict, "Inconclusive") == 0 || !worst[0]))))
 			snprintf(worst, sizeof(worst), "%s", line);
 		free(query);
+		free(base);
 	}
 	json_decref(tvars);
 	prom_client_free(pcl);

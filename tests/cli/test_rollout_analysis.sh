@@ -191,4 +191,59 @@ if phase_is Paused && [ "$(image web)" = web:2 ] &&
 else
 	not_ok "Prometheus down: the rollout holds" "$(ro .status)"
 fi
+
+# the comparative judge: canary against stable over the same window
+# Prometheus comes back on a new port: sluiced is told so
+SLUICE_PROMETHEUS_URL=$(tests/sandbox/prometheus up "$tmp/prom" "127.0.0.1:$eport" | tail -n 1)
+export SLUICE_PROMETHEUS_URL
+kill -TERM $pid; wait $pid 2>/dev/null
+start 2
+kubectl annotate rollout web -n shop --overwrite "sluice.dev/action=abort $(date +%s%N)" >/dev/null
+until_ 30 phase_is Aborted
+python3 - "$tmp/work/apps/rollout.yaml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+i = s.index("  analysis:")
+s = s[:i] + """  analysis:
+    interval: 2s
+    metrics:
+      - name: error-rate
+        query: >-
+          sum(rate(http_requests_total{version="{{canary}}",code=~"5.."}[5s]))
+          / sum(rate(http_requests_total{version="{{canary}}"}[5s]))
+        judge:
+          baseline: >-
+            sum(rate(http_requests_total{version="{{stable}}",code=~"5.."}[5s]))
+            / sum(rate(http_requests_total{version="{{stable}}"}[5s]))
+          lookback: 20s
+"""
+open(p, "w").write(s)
+PY
+# a global incident: stable fails as much as the canary; no fixed threshold here,
+# and the judge must not blame the canary
+control '{"version":"web","rps":100,"error_rate":0.2,"latency_ms":20}'
+control '{"version":"web-canary","rps":50,"error_rate":0.2,"latency_ms":20}'
+sleep 6
+web web:5
+push "web v5 (during a global incident)"
+until_ 90 'test "$(ro ".status.history[0].result")" = Promoted'
+if [ "$(image web)" = web:5 ] && [ "$(ro '.status.history[0].result')" = Promoted ] &&
+	[[ "$(ro '.status.analysis.measurements[0].baseline')" == *'version="web"'* ]]; then
+	ok "during a global incident (stable and canary both failing 20%) the judge promotes the innocent canary"
+else
+	not_ok "during a global incident the judge promotes the innocent canary" "$(ro .status)"
+fi
+# a canary clearly worse than stable is caught
+control '{"version":"web","rps":100,"error_rate":0.01,"latency_ms":20}'
+sleep 6
+web web:6
+push "web v6 (worse than stable)"
+until_ 60 phase_is RolledBack
+if phase_is RolledBack && [ "$(image web)" = web:5 ] &&
+	[[ "$(ro .status.message)" == *"the canary is higher than stable beyond the noise"* ]]; then
+	ok "a canary failing 20% against a stable failing 1% is rolled back by the judge ($(ro .status.message))"
+else
+	not_ok "a canary worse than stable is rolled back by the judge" "$(ro .status)"
+fi
 kill -TERM $pid; wait $pid 2>/dev/null; pid=
