@@ -40,27 +40,29 @@ static void every_shipped_policy_reads_and_its_queries_parse(void **state)
 		assert_string_equal(m->kind, "CanaryPolicy");
 		json_object_set_new(json_object_get(policy, "metadata"), "namespace",
 		                    json_string("shop"));
-		json_t *ro = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:s}, s:s, s:{s:s}}}",
-		                       "apiVersion", "sluice.dev/v1alpha1", "kind", "Rollout",
-		                       "metadata", "namespace", "shop", "name", "web", "spec",
-		                       "targetRef", "name", "web", "service", "web", "policyRef",
-		                       "name", m->name);
+		json_t *ro =
+		    json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:s}, s:s, s:{s:s}}}", "apiVersion",
+		              "sluice.dev/v1alpha1", "kind", "Rollout", "metadata", "namespace",
+		              "shop", "name", "web", "spec", "targetRef", "name", "web", "service",
+		              "web", "policyRef", "name", m->name);
 		if (rollout_spec_read(&spec, ro, policy, &errs) < 0)
 			fail_msg("%s: %s", m->path, errs.count ? errs.msgs[errs.count - 1] : "?");
 		assert_true(spec.nsteps >= 1);
-		if (analysis_spec_read(&an, json_object_get(json_object_get(policy, "spec"), "analysis"),
+		if (analysis_spec_read(&an,
+		                       json_object_get(json_object_get(policy, "spec"), "analysis"),
 		                       m->path, &errs) < 0)
 			fail_msg("%s: %s", m->path, errs.count ? errs.msgs[errs.count - 1] : "?");
 		assert_true(an.enabled);
 		assert_true(an.nmetrics >= 1);
-		json_t *vars = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "namespace", "shop",
-		                         "service", "web", "canary", "web-canary", "stable", "web",
-		                         "canaryHash", "5d8f", "stableHash", "77c9", "interval",
-		                         "60s");
+		json_t *vars =
+		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "namespace", "shop", "service",
+		              "web", "canary", "web-canary", "stable", "web", "canaryHash", "5d8f",
+		              "stableHash", "77c9", "interval", "60s");
 		for (size_t k = 0; k < an.nmetrics; k++) {
 			char *q = NULL;
 			if (promql_render(&q, an.metrics[k].query, vars) < 0)
-				fail_msg("%s: %s: %s", m->path, an.metrics[k].name, "does not render");
+				fail_msg("%s: %s: %s", m->path, an.metrics[k].name,
+				         "does not render");
 			assert_non_null(strstr(q, "web-canary"));
 			/* a recording rule per query, so promtool parses each one */
 			fprintf(f, "  - record: sluice:policy_%zu_%zu\n    expr: |\n", i, k);
