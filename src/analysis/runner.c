@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "sluice/analysis.h"
+#include "sluice/clock.h"
 #include "sluice/error.h"
 #include "sluice/judge.h"
 #include "sluice/log.h"
@@ -220,13 +221,9 @@ static void count_up(json_t *state, const char *key)
 
 static json_t *ms_time(long long ms)
 {
-	char buf[40], out[48];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, sizeof(out), "%s.%03lldZ", buf, ms % 1000);
-	return json_string(out);
+	char buf[CLOCK_TEXT_MAX];
+	clock_format_ms(buf, ms);
+	return json_string(buf);
 }
 
 /* A measurement into state.measurements, newest first, bounded. */

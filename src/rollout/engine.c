@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "sluice/analysis.h"
+#include "sluice/clock.h"
 #include "sluice/error.h"
 #include "sluice/jsonfmt.h"
 #include "sluice/log.h"
@@ -31,46 +32,16 @@
 
 /* ---- time ---------------------------------------------------------------- */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static json_t *time_str(long long ms)
 {
-	char buf[40], out[48];
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, sizeof(out), "%s.%03lldZ", buf, ms % 1000);
-	return json_string(out);
+	char buf[CLOCK_TEXT_MAX];
+	clock_format_ms(buf, ms);
+	return json_string(buf);
 }
 
-/* RFC 3339 (as time_str writes it, fraction optional) to ms; -1 when absent or bad. */
 static long long time_of(const json_t *v)
 {
-	const char *s = json_string_value(v);
-	struct tm tm;
-	const char *rest;
-	long long ms = 0;
-
-	if (!s)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	if (!(rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)))
-		return -1;
-	if (*rest == '.') {
-		int digits = 0;
-		for (rest++; *rest >= '0' && *rest <= '9'; rest++)
-			if (digits++ < 3)
-				ms = ms * 10 + (*rest - '0');
-		while (digits++ < 3)
-			ms *= 10;
-	}
-	return (long long)timegm(&tm) * 1000 + ms;
+	return clock_parse(json_string_value(v));
 }
 
 /* ---- small JSON helpers --------------------------------------------------- */
@@ -820,7 +791,7 @@ int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeu
 	x.c = c;
 	x.hooks = hooks;
 	x.ro = rollout;
-	x.now = now_ms();
+	x.now = clock_now_ms();
 	x.requeue = -1;
 	x.st = json_is_object(old) ? json_deep_copy(old) : json_object();
 	diag_init(&errs);

@@ -5,19 +5,17 @@
 # rolled back by the analysis, naming the metric, its value and the
 # threshold; Prometheus down holds the rollout (never promoted).
 . "$(dirname "$0")/lib.sh"
-if ! command -v kubectl >/dev/null; then
-	skip "canary rollouts end to end" "kubectl not installed"
-	exit 0
-fi
-tmp=$(mktemp -d)
-sbx="$tmp/sandbox"
-pid=
+. "$(dirname "$0")/rollout_lib.sh"
 if ! [ -x /usr/bin/prometheus ]; then
 	skip "canary analysis end to end" "prometheus not installed"
 	exit 0
 fi
+rollout_setup "$0"
 exp=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; [ -n "$exp" ] && kill $exp 2>/dev/null; tests/sandbox/prometheus down "$tmp/prom" >/dev/null 2>&1; tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1; cat "$tmp"/ctl*.log > /tmp/analysis-ctl.log 2>/dev/null; rm -rf "$tmp"' EXIT
+cleanup_extra() {
+	[ -n "$exp" ] && kill "$exp" 2>/dev/null
+	tests/sandbox/prometheus down "$tmp/prom" >/dev/null 2>&1
+}
 python3 tests/sandbox/exporter.py --port-file "$tmp/exporter.port" >"$tmp/exporter.log" 2>&1 &
 exp=$!
 for _ in $(seq 1 50); do [ -s "$tmp/exporter.port" ] && break; sleep 0.1; done
@@ -27,47 +25,12 @@ control '{"version":"web-canary","rps":50,"error_rate":0.0,"latency_ms":20}'
 control '{"version":"web","rps":100,"error_rate":0.0,"latency_ms":20}'
 prom_url=$(tests/sandbox/prometheus up "$tmp/prom" "127.0.0.1:$eport" | tail -n 1)
 export SLUICE_PROMETHEUS_URL=$prom_url
-tests/sandbox/sandbox up "$sbx" >/dev/null || { not_ok "sandbox up"; exit 1; }
-eval "$(tests/sandbox/sandbox env "$sbx")"
-kubectl apply -f deploy/crds/ >/dev/null
-kubectl wait --for condition=established crd/applications.sluice.dev crd/rollouts.sluice.dev \
-	crd/canarypolicies.sluice.dev --timeout=30s >/dev/null
-G="git -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main"
-bare="$tmp/shop.git"
-git init -q --bare "$bare"
-$G init -q "$tmp/work"
-mkdir -p "$tmp/work/apps"
-web() { # web IMAGE [unready]: the Deployment, as Git holds it
-	cat >"$tmp/work/apps/web.yaml" <<Y
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 4
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-$([ "${2:-}" = unready ] && printf '      annotations: {sandbox.sluice.dev/ready: "false"}\n')
-    spec:
-      containers:
-        - name: web
-          image: $1
-Y
-}
-web web:1
-cat >"$tmp/work/apps/svc.yaml" <<'Y'
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-spec:
-  selector: {app: web}
-  ports:
-    - {port: 80, targetPort: 8080, protocol: TCP}
-Y
+# wait until Prometheus has scraped enough for a rate over [5s]
+for _ in $(seq 1 100); do
+	curl -sf "$prom_url/api/v1/query" --data-urlencode 'query=sum(rate(http_requests_total[5s]))' |
+		grep -q '"value"' && break
+	sleep 0.2
+done
 cat >"$tmp/work/apps/rollout.yaml" <<'Y'
 apiVersion: sluice.dev/v1alpha1
 kind: Rollout
@@ -94,56 +57,7 @@ spec:
         max: 0.05
         unit: ratio
 Y
-commit() { (cd "$tmp/work" && $G add -A && $G commit -q -m "$1" && git push -q "$bare" HEAD:main); }
-commit "web v1"
-git -C "$bare" symbolic-ref HEAD refs/heads/main
-kubectl create namespace shop >/dev/null
-cat <<Y | kubectl apply -f - >/dev/null
-apiVersion: sluice.dev/v1alpha1
-kind: Application
-metadata: {name: shop, namespace: shop}
-spec:
-  source: {repoURL: "$bare", path: apps}
-  syncPolicy: {interval: 1h}
-Y
-start() {
-	"$SLUICED" --cache-dir "$tmp/cache" --kubeconfig "$KUBECONFIG" --http-addr 127.0.0.1:0 \
-		--webhook-secret-file <(printf s3cret) 2>>"$tmp/ctl$1.log" &
-	pid=$!
-	for _ in $(seq 1 100); do grep -q '"msg":"http: listening"' "$tmp/ctl$1.log" && break; sleep 0.1; done
-	port=$(python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    d=json.loads(l)
-    if d.get("msg")=="http: listening": p=d["port"]
-print(p)' "$tmp/ctl$1.log")
-}
-push() { # push MESSAGE: commit and tell sluiced through its signed webhook
-	commit "$1"
-	local body sig
-	body="{\"ref\":\"refs/heads/main\",\"repository\":{\"clone_url\":\"$bare\"}}"
-	sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac s3cret | sed 's/^.*= //')
-	curl -s -o /dev/null -H "X-Hub-Signature-256: sha256=$sig" --data-binary "$body" "http://127.0.0.1:$port/hooks/git"
-}
-ro() { kubectl get rollout web -n shop -o jsonpath="{$1}" 2>/dev/null; }
-image() { kubectl get deploy "$1" -n shop -o jsonpath='{.spec.template.spec.containers[0].image}' 2>/dev/null; }
-until_() { # until_ SECONDS 'SHELL CONDITION': evaluate it every 0.2 s
-	local n=$(($1 * 5)); shift
-	for _ in $(seq 1 $n); do eval "$*" && return 0; sleep 0.2; done
-	return 1
-}
-canary_replicas() { kubectl get deploy web-canary -n shop -o jsonpath='{.spec.replicas}' 2>/dev/null; }
-phase_is() { [ "$(ro .status.phase)" = "$1" ]; }
-weights=()
-watch_weights() { # record each distinct status.desiredWeight until phase is $1 (max $2 s)
-	local w p last=x
-	for _ in $(seq 1 $(($2 * 10))); do
-		IFS=/ read -r p w < <(ro '.status.phase}/{.status.desiredWeight')
-		[ -n "$w" ] && [ "$w" != "$last" ] && { weights+=("$w"); last=$w; }
-		[ "$p" = "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+rollout_first_commit
 
 start 1
 until_ 30 phase_is Healthy

@@ -1,0 +1,135 @@
+# Shared by the rollout tests (sourced after lib.sh): a sandbox with sluice's
+# CRDs, a Git repository of one app (Deployment web, Service web, and the
+# Rollout the test writes), an Application syncing it, and helpers to run
+# sluiced, push commits through its signed webhook and read the Rollout.
+#
+#   rollout_setup NAME [CRD FILE...]  sandbox up, CRDs, the repository with
+#                                     web:1 and the Service; then the test
+#                                     writes $tmp/work/apps/rollout.yaml
+#   rollout_first_commit              commit, namespace shop, the Application
+#   cleanup_extra                     define it to stop what the test started
+if ! command -v kubectl >/dev/null; then
+	skip "$(basename "$0")" "kubectl not installed"
+	exit 0
+fi
+tmp=$(mktemp -d)
+sbx="$tmp/sandbox"
+pid=
+port=
+G="git -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main"
+bare="$tmp/shop.git"
+cleanup_extra() { :; }
+rollout_cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	cleanup_extra
+	tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1
+	cat "$tmp"/ctl*.log >"/tmp/$(basename "$0" .sh)-ctl.log" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap rollout_cleanup EXIT
+
+rollout_setup() {
+	local crds=(-f deploy/crds/) names=(crd/applications.sluice.dev crd/rollouts.sluice.dev
+		crd/canarypolicies.sluice.dev) f
+	shift
+	for f in "$@"; do
+		crds+=(-f "$f")
+		names+=("crd/$(sed -n 's/^  name: //p' "$f" | head -n 1)")
+	done
+	tests/sandbox/sandbox up "$sbx" >/dev/null || { not_ok "sandbox up"; exit 1; }
+	eval "$(tests/sandbox/sandbox env "$sbx")"
+	kubectl apply "${crds[@]}" >/dev/null
+	kubectl wait --for condition=established "${names[@]}" --timeout=30s >/dev/null
+	git init -q --bare "$bare"
+	$G init -q "$tmp/work"
+	mkdir -p "$tmp/work/apps"
+	web web:1
+	cat >"$tmp/work/apps/svc.yaml" <<'Y'
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+    - {port: 80, targetPort: 8080, protocol: TCP}
+Y
+}
+
+web() { # web IMAGE [unready]: the Deployment, as Git holds it
+	cat >"$tmp/work/apps/web.yaml" <<Y
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 4
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+$([ "${2:-}" = unready ] && printf '      annotations: {sandbox.sluice.dev/ready: "false"}\n')
+    spec:
+      containers:
+        - name: web
+          image: $1
+Y
+}
+
+commit() { (cd "$tmp/work" && $G add -A && $G commit -q -m "$1" && git push -q "$bare" HEAD:main); }
+
+rollout_first_commit() {
+	commit "web v1"
+	git -C "$bare" symbolic-ref HEAD refs/heads/main
+	kubectl create namespace shop >/dev/null
+	cat <<Y | kubectl apply -f - >/dev/null
+apiVersion: sluice.dev/v1alpha1
+kind: Application
+metadata: {name: shop, namespace: shop}
+spec:
+  source: {repoURL: "$bare", path: apps}
+  syncPolicy: {interval: 1h}
+Y
+}
+
+start() { # start N: sluiced in Application mode, logging to $tmp/ctlN.log
+	"$SLUICED" --cache-dir "$tmp/cache" --kubeconfig "$KUBECONFIG" --http-addr 127.0.0.1:0 \
+		--webhook-secret-file <(printf s3cret) 2>>"$tmp/ctl$1.log" &
+	pid=$!
+	for _ in $(seq 1 100); do grep -q '"msg":"http: listening"' "$tmp/ctl$1.log" && break; sleep 0.1; done
+	port=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d=json.loads(l)
+    if d.get("msg")=="http: listening": p=d["port"]
+print(p)' "$tmp/ctl$1.log")
+}
+
+push() { # push MESSAGE: commit and tell sluiced through its signed webhook
+	commit "$1"
+	local body sig
+	body="{\"ref\":\"refs/heads/main\",\"repository\":{\"clone_url\":\"$bare\"}}"
+	sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac s3cret | sed 's/^.*= //')
+	curl -s -o /dev/null -H "X-Hub-Signature-256: sha256=$sig" --data-binary "$body" "http://127.0.0.1:$port/hooks/git"
+}
+
+ro() { kubectl get rollout web -n shop -o jsonpath="{$1}" 2>/dev/null; }
+image() { kubectl get deploy "$1" -n shop -o jsonpath='{.spec.template.spec.containers[0].image}' 2>/dev/null; }
+canary_replicas() { kubectl get deploy web-canary -n shop -o jsonpath='{.spec.replicas}' 2>/dev/null; }
+phase_is() { [ "$(ro .status.phase)" = "$1" ]; }
+until_() { # until_ SECONDS 'SHELL CONDITION': evaluate it every 0.2 s
+	local n=$(($1 * 5)); shift
+	for _ in $(seq 1 $n); do eval "$*" && return 0; sleep 0.2; done
+	return 1
+}
+weights=()
+watch_weights() { # record each distinct status.desiredWeight until phase is $1 (max $2 s)
+	local w p last=x
+	for _ in $(seq 1 $(($2 * 10))); do
+		IFS=/ read -r p w < <(ro '.status.phase}/{.status.desiredWeight')
+		[ -n "$w" ] && [ "$w" != "$last" ] && { weights+=("$w"); last=$w; }
+		[ "$p" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
