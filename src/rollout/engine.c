@@ -393,6 +393,11 @@ static int promote(struct ctx *x, const json_t *desired, const char *hash, const
 	const char *stage = str_at(x->st, "promotion", NULL) ?: "";
 	int R = x->t.replicas, rc;
 
+	/* the rollout's own record: once the stable runs it, the sync no longer
+	 * hands the commit over in the Deployment's annotations */
+	if (str_at(x->st, "canary", "commit") && *str_at(x->st, "canary", "commit"))
+		commit = str_at(x->st, "canary", "commit");
+
 	if (!*stage) {
 		/* routers: all traffic to a full-size canary while stable is replaced */
 		if (x->spec.routing != TRAFFIC_REPLICAS) {

@@ -59,7 +59,8 @@ pause_ms=$(((t2 - t1) / 1000000))
 starts=$(cat "$tmp"/ctl*.log | grep -c '"msg":"rollout started"')
 if [ "$weights" = "0 20 40 60 0 " ] && [ "$steps" = "0 1 2 3 4 5 6 " ] && [ "$starts" = 1 ] &&
 	[ "$(image web)" = web:2 ] && [ "$(ro '.status.history[0].result')" = Promoted ] &&
-	[ "$(ro '.status.history[1].result')" = "" ] && [ $pause_ms -lt 9000 ]; then
+	[ "$(ro '.status.history[1].result')" = "" ] && [ $pause_ms -lt 9000 ] &&
+	[ "$(ro .status.stable.commit)" = "$(git -C "$bare" rev-parse main)" ]; then
 	ok "killed $kills times (each step boundary, inside each pause, during promotion): weights $weights, steps $steps, one start, promoted; a 5 s pause took ${pause_ms} ms across a kill"
 else
 	not_ok "the kill matrix" "weights: $weights" "steps: $steps" "starts: $starts" "pause: ${pause_ms} ms" "$(ro .status)"
