@@ -393,10 +393,15 @@ static int promote(struct ctx *x, const json_t *desired, const char *hash, const
 	const char *stage = str_at(x->st, "promotion", NULL) ?: "";
 	int R = x->t.replicas, rc;
 
+	char own[64];
+
 	/* the rollout's own record: once the stable runs it, the sync no longer
-	 * hands the commit over in the Deployment's annotations */
-	if (str_at(x->st, "canary", "commit") && *str_at(x->st, "canary", "commit"))
-		commit = str_at(x->st, "canary", "commit");
+	 * hands the commit over in the Deployment's annotations (a copy: the
+	 * status entry goes away below) */
+	if (str_at(x->st, "canary", "commit") && *str_at(x->st, "canary", "commit")) {
+		snprintf(own, sizeof(own), "%s", str_at(x->st, "canary", "commit"));
+		commit = own;
+	}
 
 	if (!*stage) {
 		/* routers: all traffic to a full-size canary while stable is replaced */
