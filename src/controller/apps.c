@@ -616,7 +616,7 @@ int controller_run_apps(const struct apps_opts *o)
 	struct tracked **slots = NULL;
 	struct http_server *http = NULL;
 	size_t nslots = 0;
-	int rc, worst = 0, nworkers = o->workers > 0 ? o->workers : 4;
+	int rc, worst = 0, nworkers = o->workers > 0 ? o->workers : 1;
 	pthread_t *threads = NULL;
 	struct pool pool;
 	struct rollouts ro;
@@ -651,11 +651,16 @@ int controller_run_apps(const struct apps_opts *o)
 		return 2;
 	}
 	pool.cfg = cfg;
-	threads = calloc((size_t)nworkers, sizeof(*threads));
+	/*
+	 * One worker: syncs run on this thread, as no other thread then holds a
+	 * lock when a Git child is forked (more workers fork beside busy
+	 * threads; see --concurrency in sluiced(8)).
+	 */
+	threads = nworkers > 1 ? calloc((size_t)nworkers, sizeof(*threads)) : NULL;
 	for (int i = 0; threads && i < nworkers; i++)
 		if (pthread_create(&threads[i], NULL, worker, &pool) != 0)
 			nworkers = i;
-	if (!threads || nworkers == 0) {
+	if (nworkers > 1 ? !threads || nworkers == 0 : 0) {
 		slog(SLOG_ERROR, "cannot start the sync workers", NULL);
 		free(threads);
 		kube_watch_stop(w);
@@ -677,7 +682,9 @@ int controller_run_apps(const struct apps_opts *o)
 		json_t *push = take_pushed();
 		const char *k;
 		json_t *app;
-		json_object_foreach((json_t *)kube_watch_store(w), k, app)
+		/* a copy: a sync on this thread runs the client, which may change the store */
+		json_t *apps = json_deep_copy(kube_watch_store(w));
+		json_object_foreach(apps, k, app)
 		{
 			if (stopping)
 				break;
@@ -721,12 +728,18 @@ int controller_run_apps(const struct apps_opts *o)
 					t->forced = 1;
 				}
 			}
-			if (o->once || gen != t->generation || mono() >= t->next_due)
+			if (!(o->once || gen != t->generation || mono() >= t->next_due))
+				continue;
+			if (threads)
 				submit(&pool, app, t);
+			else
+				sync_app(c, app, t, o);
 		}
+		json_decref(apps);
 		json_decref(push);
 		if (o->once) {
-			drain(&pool);
+			if (threads)
+				drain(&pool);
 			break;
 		}
 		run_rollouts(c, &ro, o, kube_watch_store(w));
@@ -735,7 +748,7 @@ int controller_run_apps(const struct apps_opts *o)
 	pool.closing = 1;
 	pthread_cond_broadcast(&pool.ready);
 	pthread_mutex_unlock(&pool.lock);
-	for (int i = 0; i < nworkers; i++)
+	for (int i = 0; threads && i < nworkers; i++)
 		pthread_join(threads[i], NULL);
 	free(threads);
 	for (size_t i = 0; i < nslots; i++) {
