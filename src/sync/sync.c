@@ -816,7 +816,7 @@ int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest
              const struct sync_opts *o)
 {
 	struct item *items = NULL;
-	size_t n = set->count, stage1 = 0, todo = 0;
+	size_t n = set->count, stage1 = 0, nwrite = 0;
 	int rc;
 
 	if (!o->app || !*o->app)
@@ -840,11 +840,11 @@ int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest
 	}
 	mark_unchanged(c, items, n, o, r->live);
 	qsort(items, n, sizeof(*items), by_rank); /* what must be written first */
-	while (todo < n && !items[todo].same)
-		todo++;
-	r->unchanged = n - todo;
+	while (nwrite < n && !items[nwrite].same)
+		nwrite++;
+	r->unchanged = n - nwrite;
 	/* stage 1: Namespaces and CRDs (the rest cannot be validated without them) */
-	while (stage1 < todo && items[stage1].rank <= 1)
+	while (stage1 < nwrite && items[stage1].rank <= 1)
 		stage1++;
 	if ((rc = apply_range(c, items, 0, stage1, KUBE_DRY_RUN, &r->errs, NULL)) < 0) {
 		rc = sync_unreachable(rc) ? rc : SLUICE_EINVALID;
@@ -852,26 +852,26 @@ int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest
 	}
 	if ((rc = apply_range(c, items, 0, stage1, 0, &r->errs, &r->applied)) < 0)
 		goto out;
-	if ((rc = await_crds(c, items, todo, o, &r->errs)) < 0)
+	if ((rc = await_crds(c, items, nwrite, o, &r->errs)) < 0)
 		goto out;
-	if (stage1 < todo)
-		qsort(items + stage1, todo - stage1, sizeof(*items), by_rank);
+	if (stage1 < nwrite)
+		qsort(items + stage1, nwrite - stage1, sizeof(*items), by_rank);
 	/* validate everything else before changing anything else */
-	if ((rc = apply_range(c, items, stage1, todo, KUBE_DRY_RUN, &r->errs, NULL)) < 0) {
+	if ((rc = apply_range(c, items, stage1, nwrite, KUBE_DRY_RUN, &r->errs, NULL)) < 0) {
 		rc = sync_unreachable(rc) ? rc : SLUICE_EINVALID;
 		goto out;
 	}
 	/* apply, one kind rank at a time */
-	for (size_t lo = stage1; lo < todo;) {
+	for (size_t lo = stage1; lo < nwrite;) {
 		size_t hi = lo;
-		while (hi < todo && items[hi].rank == items[lo].rank)
+		while (hi < nwrite && items[hi].rank == items[lo].rank)
 			hi++;
 		if ((rc = apply_range(c, items, lo, hi, 0, &r->errs, &r->applied)) < 0)
 			goto out;
 		lo = hi;
 	}
 	/* what was just written is no longer as listed */
-	for (size_t i = 0; i < todo; i++)
+	for (size_t i = 0; i < nwrite; i++)
 		if (items[i].key)
 			json_object_del(r->live, items[i].key);
 	rc = 0;
