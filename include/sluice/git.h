@@ -2,10 +2,11 @@
  * Git sources: a repository of manifests fetched into a cache and checked
  * out at one revision.
  *
- * Each fetch runs libgit2 in a child process, so that it is bounded in time
- * (killed at the deadline; libgit2 1.5 has no timeout of its own), in memory
- * and in bytes received, and so that process-wide libgit2 settings (a custom
- * CA) never leak between sources. The first fetch clones a bare mirror into
+ * Each fetch runs libgit2 in a child process (this program run again, so it
+ * is safe from any thread; the settings travel over a socket), so that it is
+ * bounded in time (killed at the deadline; libgit2 1.5 has no timeout of its
+ * own), in memory and in bytes received, and so that process-wide libgit2
+ * settings (a custom CA) never leak between sources. The first fetch clones a bare mirror into
  * the cache; later ones fetch into it, following force-pushed branches.
  *
  * Transports: a local path or file://, git://, https:// (user and password or
@@ -64,8 +65,7 @@ int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *o, const c
  * commit is not on the branch, when later commits changed the same lines
  * (SLUICE_ECONFLICT), or when the branch moved meanwhile (the server refuses a
  * push that is not a fast-forward; SLUICE_ECONFLICT). The message names the
- * reverted commit and `reason`. *out gets the revert commit. Not safe to call
- * from two threads at once.
+ * reverted commit and `reason`. *out gets the revert commit.
  */
 int gitsrc_revert(struct gitsrc_result *out, const struct gitsrc_opts *o, const char *commit,
                   const char *reason);

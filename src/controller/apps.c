@@ -651,11 +651,7 @@ int controller_run_apps(const struct apps_opts *o)
 		return 2;
 	}
 	pool.cfg = cfg;
-	/*
-	 * One worker: syncs run on this thread, as no other thread then holds a
-	 * lock when a Git child is forked (more workers fork beside busy
-	 * threads; see --concurrency in sluiced(8)).
-	 */
+	/* one worker: syncs run on this thread */
 	threads = nworkers > 1 ? calloc((size_t)nworkers, sizeof(*threads)) : NULL;
 	for (int i = 0; threads && i < nworkers; i++)
 		if (pthread_create(&threads[i], NULL, worker, &pool) != 0)

@@ -22,7 +22,7 @@ static const char usage[] =
     "  --http-addr HOST:PORT  serve /healthz and the push webhook /hooks/git\n"
     "  --webhook-secret-file F  the secret that signs webhooks (also\n"
     "                       SLUICE_WEBHOOK_SECRET_FILE); without one, webhooks are refused\n"
-    "  --concurrency N      Applications synced at once, each one serially (default 1)\n"
+    "  --concurrency N      Applications synced at once, each one serially (default 4)\n"
     "  --prometheus-url URL  Prometheus for canary analysis that names none (also\n"
     "                       SLUICE_PROMETHEUS_URL)\n"
     "  --cache-dir, --kubeconfig as below\n"
@@ -115,7 +115,7 @@ int controller_main(int argc, char **argv)
 	const char *watch_ns = NULL, *http_addr = NULL, *secret_file = NULL;
 	char secret[4096] = "";
 	int opt;
-	long workers = 1;
+	long workers = 4;
 	const char *prom_url = getenv("SLUICE_PROMETHEUS_URL");
 
 	slog_setup(fmt, level, stderr);

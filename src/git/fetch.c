@@ -1,8 +1,7 @@
 /*
- * Fetch and checkout in a child process (see include/sluice/git.h for why).
- * The child reports one line on a pipe: "ok SHA\tSUBJECT\tAUTHOR" or
- * "err CODE\tMESSAGE". sluice's processes run one event loop on one thread,
- * so forking without exec is safe here.
+ * Fetch and checkout in a child process (see include/sluice/git.h for why;
+ * spawn_child() for how it starts). The child reports one line on its socket:
+ * "ok SHA\tSUBJECT\tAUTHOR" or "err CODE\tMESSAGE".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +23,7 @@
 
 #include <git2.h>
 
+#include "sluice/buf.h"
 #include "sluice/error.h"
 #include "sluice/git.h"
 #include "sluice/log.h"
@@ -328,10 +330,9 @@ static void mirror_path(char *buf, size_t n, const char *cache, const char *url)
 
 static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, struct state *stp);
 
-/* Set by gitsrc_revert() before the fork: what the child reverts and pushes. */
-static _Thread_local const char *revert_commit,
-    *revert_reason;                      /* the child sees its forking thread's */
-static _Thread_local char *push_refused; /* the server's reason, when it refuses the push */
+/* In the child: what it reverts and pushes, when it is asked to. */
+static const char *revert_commit, *revert_reason;
+static char *push_refused; /* the server's reason, when it refuses the push */
 
 static int push_update_cb(const char *ref, const char *status, void *payload)
 {
@@ -617,27 +618,238 @@ static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, st
 	report(fd, line);
 }
 
-int gitsrc_revert(struct gitsrc_result *out, const struct gitsrc_opts *o, const char *commit,
+/*
+ * The Git child is this same program run again (/proc/self/exe), not a bare
+ * fork: a process with several threads may fork while another thread holds a
+ * lock (malloc's, a sanitizer's), and a forked child that then runs libgit2
+ * would wait for it forever. posix_spawn only execs; the new image starts
+ * clean. The settings, secrets included, go over a socket, never argv or the
+ * environment; the child finds its role in the environment variable below
+ * and does its work in a constructor, before main(), in whatever program
+ * links this file.
+ */
+#define CHILD_ENV    "SLUICE_GIT_CHILD"
+#define CHILD_FD     3
+#define MAX_SETTINGS (8u << 20)
+
+struct settings {
+	struct gitsrc_opts o;
+	struct gitsrc_auth auth;
+	const char *dest, *revert_commit, *revert_reason;
+};
+
+/* a field: "-" for none, else its length, ':' and its bytes */
+static int put(struct buf *b, const char *s)
+{
+	if (!s)
+		return buf_addc(b, '-');
+	int rc = buf_printf(b, "%zu:", strlen(s));
+	return rc < 0 ? rc : buf_add(b, s, strlen(s));
+}
+
+static int put_num(struct buf *b, unsigned long long v)
+{
+	char n[32];
+	snprintf(n, sizeof(n), "%llu", v);
+	return put(b, n);
+}
+
+static int encode(struct buf *b, const struct gitsrc_opts *o, const char *dest, const char *commit,
                   const char *reason)
 {
-	int rc;
+	const struct gitsrc_auth *a = o->auth;
+	const char *s[] = {o->url,
+	                   o->revision,
+	                   o->cache_dir,
+	                   dest,
+	                   commit,
+	                   reason,
+	                   a ? "auth" : NULL,
+	                   a ? a->username : NULL,
+	                   a ? a->password : NULL,
+	                   a ? a->ssh_private_key : NULL,
+	                   a ? a->ssh_passphrase : NULL,
+	                   a ? a->ssh_known_hosts : NULL,
+	                   a ? a->ca_file : NULL};
+	int rc = 0;
 
-	if (!commit || strlen(commit) != 40 || strspn(commit, "0123456789abcdef") != 40)
-		return sluice_error_set(SLUICE_EINVALID,
-		                        "git: revert: \"%.60s\" is not a commit id",
-		                        commit ? commit : "");
-	revert_commit = commit;
-	revert_reason = reason;
-	rc = gitsrc_fetch(out, o, "");
-	revert_commit = revert_reason = NULL;
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]) && rc == 0; i++)
+		rc = put(b, s[i]);
+	if (rc == 0)
+		rc = put_num(b, (unsigned long long)o->timeout_ms);
+	if (rc == 0)
+		rc = put_num(b, o->max_fetch);
+	if (rc == 0)
+		rc = put_num(b, o->max_checkout);
+	if (rc == 0)
+		rc = put_num(b, o->max_files);
 	return rc;
 }
 
-int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const char *dest)
+/* The next field, NUL-terminated in place: its bytes move over its length
+ * digits, which leaves room for the NUL before the following field. */
+static const char *take(char **p, char *end, int *bad)
+{
+	char *c = *p, *colon;
+	unsigned long long n;
+
+	if (*bad || c >= end) {
+		*bad = 1;
+		return NULL;
+	}
+	if (*c == '-') {
+		*p = c + 1;
+		return NULL;
+	}
+	n = strtoull(c, &colon, 10);
+	if (colon == c || colon >= end || *colon != ':' ||
+	    n > (unsigned long long)(end - colon - 1)) {
+		*bad = 1;
+		return NULL;
+	}
+	memmove(c, colon + 1, n); /* over the length, so the NUL fits */
+	c[n] = '\0';
+	*p = colon + 1 + n;
+	return c;
+}
+
+static int decode(struct settings *s, char *p, char *end)
+{
+	const char *f[17];
+	int bad = 0;
+
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		f[i] = take(&p, end, &bad);
+	if (bad || !f[0] || !f[2] || !f[3] || p != end)
+		return -1;
+	s->o.url = f[0];
+	s->o.revision = f[1];
+	s->o.cache_dir = f[2];
+	s->dest = f[3];
+	s->revert_commit = f[4];
+	s->revert_reason = f[5];
+	if (f[6]) {
+		s->auth.username = f[7];
+		s->auth.password = f[8];
+		s->auth.ssh_private_key = f[9];
+		s->auth.ssh_passphrase = f[10];
+		s->auth.ssh_known_hosts = f[11];
+		s->auth.ca_file = f[12];
+		s->o.auth = &s->auth;
+	}
+	s->o.timeout_ms = f[13] ? atol(f[13]) : 0;
+	s->o.max_fetch = f[14] ? strtoull(f[14], NULL, 10) : 0;
+	s->o.max_checkout = f[15] ? strtoull(f[15], NULL, 10) : 0;
+	s->o.max_files = f[16] ? (unsigned)strtoul(f[16], NULL, 10) : 0;
+	return 0;
+}
+
+__attribute__((constructor)) static void git_child_main(void)
+{
+	const char *role = getenv(CHILD_ENV);
+	struct settings s;
+	struct buf in;
+	char chunk[65536];
+
+	if (!role || strcmp(role, "1") != 0)
+		return;
+	unsetenv(CHILD_ENV);
+	signal(SIGPIPE, SIG_IGN);
+	buf_init(&in, MAX_SETTINGS);
+	for (;;) {
+		ssize_t r = read(CHILD_FD, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (buf_add(&in, chunk, (size_t)r) < 0) {
+			report_err(CHILD_FD, SLUICE_ELIMIT, "the settings are too large");
+			_exit(1);
+		}
+	}
+	if (!in.ptr || decode(&s, in.ptr, in.ptr + in.len) < 0) {
+		report_err(CHILD_FD, SLUICE_ERROR, "the fetch process got bad settings");
+		_exit(1);
+	}
+	revert_commit = s.revert_commit;
+	revert_reason = s.revert_reason;
+	child(&s.o, s.dest, CHILD_FD);
+	_exit(0);
+}
+
+/* Starts the child on one end of a socket pair and hands it the settings;
+ * returns its pid with *fd the parent's end, or -1. */
+static pid_t spawn_child(const struct gitsrc_opts *o, const char *dest, const char *commit,
+                         const char *reason, int *fd)
+{
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	struct buf b;
+	size_t nenv = 0, sent = 0;
+	char **env, *argv[] = {(char *)"sluice-git", NULL};
+	int sv[2], rc;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return sluice_error_set(SLUICE_EIO, "git: socketpair: %s", strerror(errno));
+	while (environ[nenv])
+		nenv++;
+	env = calloc(nenv + 2, sizeof(*env));
+	if (!env) {
+		close(sv[0]);
+		close(sv[1]);
+		return sluice_error_set(SLUICE_ENOMEM, "git: out of memory");
+	}
+	for (size_t i = 0, j = 0; i < nenv; i++)
+		if (strncmp(environ[i], CHILD_ENV "=", sizeof(CHILD_ENV)) != 0)
+			env[j++] = environ[i];
+	for (size_t i = 0;; i++)
+		if (!env[i]) {
+			env[i] = (char *)CHILD_ENV "=1";
+			break;
+		}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], CHILD_FD); /* dup2 clears CLOEXEC */
+	rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	free(env);
+	close(sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		return sluice_error_set(SLUICE_EIO, "git: cannot start the fetch process: %s",
+		                        strerror(rc));
+	}
+	buf_init(&b, MAX_SETTINGS);
+	rc = encode(&b, o, dest, commit, reason);
+	while (rc == 0 && sent < b.len) {
+		ssize_t w = send(sv[0], b.ptr + sent, b.len - sent, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break; /* the child died: its status tells */
+		sent += (size_t)w;
+	}
+	if (b.ptr)
+		explicit_bzero(b.ptr, b.len);
+	buf_dispose(&b);
+	shutdown(sv[0], SHUT_WR);
+	if (rc < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(sv[0]);
+		return sluice_error_set(rc, "git: the settings are too large");
+	}
+	*fd = sv[0];
+	return pid;
+}
+
+static int run(struct gitsrc_result *out, const struct gitsrc_opts *in, const char *dest,
+               const char *commit, const char *reason)
 {
 	struct gitsrc_opts o = *in;
 	char shown[1024], buf[2048];
-	int fds[2], status = 0;
+	int fd = -1, status = 0;
 	size_t got = 0;
 	pid_t pid;
 
@@ -658,30 +870,17 @@ int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const 
 		slog_add_secret(o.auth->password);
 		slog_add_secret(o.auth->ssh_passphrase);
 	}
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return sluice_error_set(SLUICE_EIO, "git: pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return sluice_error_set(SLUICE_EIO, "git: fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		signal(SIGPIPE, SIG_IGN);
-		child(&o, dest, fds[1]);
-		_exit(0);
-	}
-	close(fds[1]);
+	pid = spawn_child(&o, dest, commit, reason, &fd);
+	if (pid < 0)
+		return (int)pid;
 	double deadline = mono() + (double)o.timeout_ms / 1000.0 + 1.0;
 	for (;;) {
 		int left = (int)((deadline - mono()) * 1000);
-		struct pollfd pfd = {fds[0], POLLIN, 0};
+		struct pollfd pfd = {fd, POLLIN, 0};
 		if (left <= 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
-			close(fds[0]);
+			close(fd);
 			return sluice_error_set(SLUICE_ETIMEOUT,
 			                        "git: fetching %s timed out after %ld s", shown,
 			                        (o.timeout_ms + 999) / 1000);
@@ -691,7 +890,7 @@ int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const 
 			continue;
 		if (pr <= 0)
 			continue;
-		ssize_t r = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+		ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -701,7 +900,7 @@ int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const 
 			break;
 	}
 	buf[got] = '\0';
-	close(fds[0]);
+	close(fd);
 	waitpid(pid, &status, 0);
 	if (strncmp(buf, "ok ", 3) == 0) {
 		char *sha = buf + 3, *subject = strchr(sha, '\t'), *author = NULL;
@@ -733,4 +932,19 @@ int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *in, const 
 		return sluice_error_set(SLUICE_ERROR, "git: %s: the fetch process died (signal %d)",
 		                        shown, WTERMSIG(status));
 	return sluice_error_set(SLUICE_ERROR, "git: %s: the fetch process reported nothing", shown);
+}
+
+int gitsrc_revert(struct gitsrc_result *out, const struct gitsrc_opts *o, const char *commit,
+                  const char *reason)
+{
+	if (!commit || strlen(commit) != 40 || strspn(commit, "0123456789abcdef") != 40)
+		return sluice_error_set(SLUICE_EINVALID,
+		                        "git: revert: \"%.60s\" is not a commit id",
+		                        commit ? commit : "");
+	return run(out, o, "", commit, reason);
+}
+
+int gitsrc_fetch(struct gitsrc_result *out, const struct gitsrc_opts *o, const char *dest)
+{
+	return run(out, o, dest, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,15 +72,23 @@ int manifest_kustomize(struct manifest_set **out, const char *root, const char *
 	}
 	if (pipe2(opipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0)
 		return sluice_error_set(SLUICE_EIO, "kustomize: pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return sluice_error_set(SLUICE_EIO, "kustomize: fork: %s", strerror(errno));
-	if (pid == 0) {
-		dup2(opipe[1], 1);
-		dup2(epipe[1], 2);
-		execlp("kubectl", "kubectl", "kustomize", root, (char *)NULL);
-		_exit(127);
+	/* posix_spawn, not fork: sluiced renders on worker threads, and a forked
+	 * child of a threaded process may only exec */
+	posix_spawn_file_actions_t fa;
+	char *argv[] = {(char *)"kubectl", (char *)"kustomize", (char *)root, NULL};
+	extern char **environ;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, opipe[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, epipe[1], 2);
+	int src = posix_spawnp(&pid, "kubectl", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (src != 0) {
+		close(opipe[0]);
+		close(opipe[1]);
+		close(epipe[0]);
+		close(epipe[1]);
+		return sluice_error_set(SLUICE_EIO, "kustomize: cannot run kubectl: %s",
+		                        strerror(src));
 	}
 	close(opipe[1]);
 	close(epipe[1]);

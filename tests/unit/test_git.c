@@ -4,6 +4,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,6 +277,87 @@ static void passwords_stay_out_of_messages(void **state)
 	assert_non_null(strstr(sluice_error_last(), "***@127.0.0.1"));
 }
 
+/*
+ * sluiced fetches from several worker threads while others allocate: a
+ * child that inherited a lock held by another thread would hang until its
+ * deadline. Each fetch must finish, with the right commit, well before it.
+ */
+struct fetcher {
+	int i;
+	int rc;
+	char commit[41];
+	char err[256];
+};
+static volatile int churning;
+
+static void *churn(void *arg)
+{
+	(void)arg;
+	while (churning) {
+		void *p[64];
+		for (int i = 0; i < 64; i++)
+			p[i] = malloc((size_t)(16 + i * 37));
+		for (int i = 0; i < 64; i++)
+			free(p[i]);
+	}
+	return NULL;
+}
+
+static void *fetch_in_thread(void *arg)
+{
+	struct fetcher *f = arg;
+	struct gitsrc_result r;
+	struct gitsrc_opts o;
+	char dest[4300];
+
+	memset(&o, 0, sizeof(o));
+	o.url = repo;
+	o.cache_dir = cache;
+	o.timeout_ms = 20000;
+	for (int k = 0; k < 3 && f->rc == 0; k++) {
+		snprintf(dest, sizeof(dest), "%s/co-thread-%d", tmp, f->i);
+		f->rc = gitsrc_fetch(&r, &o, dest);
+		if (f->rc < 0)
+			snprintf(f->err, sizeof(f->err), "%s", sluice_error_last());
+		else
+			snprintf(f->commit, sizeof(f->commit), "%s", r.commit);
+	}
+	return NULL;
+}
+
+static void fetches_from_many_threads(void **state)
+{
+	pthread_t churners[2], fetchers[4];
+	struct fetcher f[4];
+	struct timespec t0, t1;
+	(void)state;
+
+	char *want = out_of(repo, "rev-parse main");
+	churning = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_create(&churners[i], NULL, churn, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 4; i++) {
+		memset(&f[i], 0, sizeof(f[i]));
+		f[i].i = i;
+		pthread_create(&fetchers[i], NULL, fetch_in_thread, &f[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(fetchers[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	churning = 0;
+	for (int i = 0; i < 2; i++)
+		pthread_join(churners[i], NULL);
+	for (int i = 0; i < 4; i++) {
+		if (f[i].rc < 0)
+			fail_msg("fetch in thread %d: %s", i, f[i].err);
+		assert_string_equal(f[i].commit, want);
+	}
+	free(want);
+	/* twelve fetches of a small local repository: seconds, not a deadline */
+	assert_true(t1.tv_sec - t0.tv_sec < 15);
+}
+
 static void known_hosts(void **state)
 {
 	(void)state;
@@ -393,6 +475,7 @@ int main(void)
 	    cmocka_unit_test(limits_and_timeouts),
 	    cmocka_unit_test(passwords_stay_out_of_messages),
 	    cmocka_unit_test(known_hosts),
+	    cmocka_unit_test(fetches_from_many_threads),
 	    cmocka_unit_test(a_failed_commit_is_reverted_and_pushed),
 	};
 	return cmocka_run_group_tests_name("git", tests, group_setup, group_teardown);
