@@ -8,7 +8,10 @@
 #ifndef SLUICE_CLI_H
 #define SLUICE_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 enum { CLI_OK = 0, CLI_INVALID = 1, CLI_ERROR = 2 };
 
@@ -30,6 +33,66 @@ int cli_sync(struct cli *c, int argc, char **argv);
 int cli_diff(struct cli *c, int argc, char **argv);
 /* promote, abort, retry, pause, resume: argv[0] is the verb */
 int cli_rollout_action(struct cli *c, int argc, char **argv);
+/* status ROLLOUT [--watch] [--wait]: exit 0 Healthy, 1 rolled back/aborted/degraded, 2 error */
+int cli_status(struct cli *c, int argc, char **argv);
+int cli_history(struct cli *c, int argc, char **argv);
+int cli_stats(struct cli *c, int argc, char **argv);
+int cli_completion(struct cli *c, int argc, char **argv);
+
+/* ---- pure formatting and arithmetic (src/cli/fmt.c, src/cli/dora.c) ---- */
+
+/*
+ * A duration for people: "0s", "45s", "2m05s", "1h02m", "3d04h" (truncated,
+ * never rounded up); a negative one is "-".
+ */
+void cli_fmt_duration(char *buf, size_t n, long long ms);
+
+/*
+ * A weight bar of `width` cells for `percent` (clamped to 0..100; a cell is
+ * filled when the percent reaches its middle, and any weight above 0 fills at
+ * least one cell). unicode: "\u2588" filled and "\u2591" empty (3 bytes each),
+ * else '#' and '.'. Always NUL-terminated, cut short when n is too small.
+ */
+void cli_fmt_bar(char *buf, size_t n, int percent, int width, int unicode);
+
+/*
+ * A span such as "30d", "2w", "12h", "90m", "45s" or "1d12h" (units w, d, h,
+ * m, s; a bare number is seconds) in ms; -1 when malformed or over ~290
+ * million years.
+ */
+long long cli_parse_span(const char *s);
+
+/*
+ * Delivery figures (DORA) from rollout history entries, as sluiced writes
+ * them in status.history ({result, start, end}; optionally commitTime, and
+ * "rollout" naming the Rollout so that recoveries pair within one Rollout).
+ * Entries are counted when their end lies in [since_ms, now_ms].
+ *  - deployments: Promoted entries; per day = deployments / window days.
+ *  - change failure rate: failed / (promoted + failed), failed = RolledBack
+ *    or Aborted; Superseded (never finished) is neither. NAN when both are 0.
+ *  - recovery: per Rollout, in order of end, an incident opens at the end of
+ *    a failed rollout when none is open, and closes at the end of the next
+ *    Promoted one; MTTR is the mean of the closed incidents' spans (-1 when
+ *    none closed); incidents still open are counted apart.
+ *  - lead time: the median of end - commitTime over Promoted entries that
+ *    carry commitTime (-1 when none does: unavailable).
+ *  - duration: the median of end - start over Promoted entries (-1: none).
+ */
+struct cli_dora {
+	long long since_ms, now_ms;
+	int promoted, failed, superseded;
+	double per_day;
+	double failure_rate;
+	int incidents, open_incidents; /* closed (recovered) ones, and those still open */
+	long long mttr_ms;
+	int lead_n;
+	long long lead_median_ms;
+	long long duration_median_ms;
+};
+
+/* Returns 0, or SLUICE_EINVALID when entries is not an array. */
+int cli_dora_compute(struct cli_dora *out, const json_t *entries, long long since_ms,
+                     long long now_ms);
 
 /* "sluice 0.1.0 (git abc1234)" */
 const char *cli_version_string(void);

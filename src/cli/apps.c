@@ -7,7 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "sluice/cli.h"
+#include "sluice/clock.h"
 #include "sluice/controller.h"
 #include "sluice/error.h"
 #include "sluice/jsonfmt.h"
@@ -19,112 +21,31 @@
 
 #define APP_API "sluice.dev/v1alpha1"
 
-struct kopts {
-	const char *kubeconfig, *context, *namespace;
-	int all;
-	const char *output;
-	int wait;
-	long timeout_s;
-	int full;
-};
-
-static const struct option kube_flags[] = {
-    {"kubeconfig", required_argument, NULL, 'K'},
-    {"context", required_argument, NULL, 'X'},
-    {"namespace", required_argument, NULL, 'n'},
-    {"all-namespaces", no_argument, NULL, 'A'},
-    {"output", required_argument, NULL, 'o'},
-    {"wait", no_argument, NULL, 'w'},
-    {"timeout", required_argument, NULL, 't'},
-    {"full", no_argument, NULL, 'F'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-/* Parse the kubectl-style flags; the positional words go to pos (max 4). */
-static int parse(struct cli *c, int argc, char **argv, struct kopts *k, const char **pos, int *npos,
-                 const char *usage)
-{
-	int opt;
-
-	memset(k, 0, sizeof(*k));
-	k->timeout_s = 60;
-	*npos = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+n:Ao:h", kube_flags, NULL)) != -1 ||
-	       optind < argc) {
-		if (opt == -1) {
-			if (*npos < 4)
-				pos[(*npos)++] = argv[optind];
-			optind++;
-			continue;
-		}
-		switch (opt) {
-		case 'K': k->kubeconfig = optarg; break;
-		case 'X': k->context = optarg; break;
-		case 'n': k->namespace = optarg; break;
-		case 'A': k->all = 1; break;
-		case 'o': k->output = optarg; break;
-		case 'w': k->wait = 1; break;
-		case 'F': k->full = 1; break;
-		case 't': k->timeout_s = strtol(optarg, NULL, 10); break;
-		case 'h': fputs(usage, c->out); return 1;
-		default:
-			fprintf(c->err, "%s: unknown or incomplete option '%s'\n", c->prog,
-			        argv[optind - 1]);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int connect_cli(struct cli *c, const struct kopts *k, struct kube_config **cfg,
-                       struct kube_client **kc)
-{
-	if (kube_config_load(cfg, k->kubeconfig, k->context) < 0 ||
-	    kube_client_new(kc, *cfg, NULL) < 0) {
-		fprintf(c->err, "%s: %s\n", c->prog, sluice_error_last());
-		kube_config_free(*cfg);
-		*cfg = NULL;
-		return -1;
-	}
-	return 0;
-}
-
 static const char *str(const json_t *o, const char *a, const char *b, const char *d)
 {
-	const json_t *v = json_object_get(json_object_get(o, a), b);
-	if (d)
-		v = json_object_get(v, d);
-	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : "-";
+	return cli_str(o, a, b, d);
 }
 
 static void age(char *buf, size_t n, const char *ts)
 {
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+	long long t = clock_parse(ts);
+	if (t < 0)
 		snprintf(buf, n, "-");
-		return;
-	}
-	long s = (long)(time(NULL) - timegm(&tm));
-	if (s < 120)
-		snprintf(buf, n, "%lds", s);
-	else if (s < 7200)
-		snprintf(buf, n, "%ldm", s / 60);
-	else if (s < 172800)
-		snprintf(buf, n, "%ldh", s / 3600);
 	else
-		snprintf(buf, n, "%ldd", s / 86400);
+		cli_fmt_duration(buf, n, clock_now_ms() - t);
 }
 
-static const char get_usage[] = "Usage: sluice get apps [-n NAMESPACE | -A] [-o wide|json|yaml] "
-                                "[--kubeconfig F] [--context C]\n"
-                                "\n"
-                                "List Applications with their sync result, health and revision.\n"
-                                "\n"
-                                "Example:\n"
-                                "  sluice get apps -A\n";
+static const char get_usage[] =
+    "Usage: sluice get apps|rollouts [-n NAMESPACE | -A] [-o wide|json|yaml]\n"
+    "                                [--kubeconfig F] [--context C]\n"
+    "\n"
+    "List Applications (sync result, health, revision) or Rollouts (phase,\n"
+    "step, weight, stable and canary commits). -o wide adds columns; -o json\n"
+    "and -o yaml print the objects whole as a v1 List, as kubectl does.\n"
+    "\n"
+    "Examples:\n"
+    "  sluice get apps -A\n"
+    "  sluice get rollouts -n shop -o wide\n";
 
 int cli_get(struct cli *c, int argc, char **argv)
 {
@@ -135,24 +56,25 @@ int cli_get(struct cli *c, int argc, char **argv)
 	struct kube_client *kc = NULL;
 	json_t *items = NULL;
 
-	if ((rc = parse(c, argc, argv, &k, pos, &npos, get_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, get_usage)) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
-	if (npos != 1 ||
-	    (strcmp(pos[0], "apps") && strcmp(pos[0], "applications") && strcmp(pos[0], "app"))) {
+	if (npos != 1) {
 		fputs(get_usage, c->err);
 		return CLI_ERROR;
 	}
-	if (k.output && strcmp(k.output, "wide") && strcmp(k.output, "json") &&
-	    strcmp(k.output, "yaml")) {
-		fprintf(c->err, "%s get: unknown output format '%s' (want wide, json or yaml)\n",
-		        c->prog, k.output);
+	if (cli_check_output(c, "get", k.output, 1) < 0)
+		return CLI_ERROR;
+	if (strcmp(pos[0], "rollouts") == 0 || strcmp(pos[0], "rollout") == 0 ||
+	    strcmp(pos[0], "ro") == 0 || strcmp(pos[0], "sro") == 0)
+		return cli_get_rollouts(c, &k);
+	if (strcmp(pos[0], "apps") && strcmp(pos[0], "applications") && strcmp(pos[0], "app")) {
+		fprintf(c->err, "%s get: unknown kind '%s' (want apps or rollouts)\n", c->prog,
+		        pos[0]);
 		return CLI_ERROR;
 	}
-	if (connect_cli(c, &k, &cfg, &kc) < 0)
+	if (cli_connect(c, argv[0], &k, &cfg, &kc) < 0)
 		return CLI_ERROR;
-	struct kube_ref ref = {APP_API, "Application",
-	                       k.all ? "" : (k.namespace ? k.namespace : kube_client_namespace(kc)),
-	                       NULL};
+	struct kube_ref ref = {APP_API, "Application", cli_namespace(&k, kc), NULL};
 	rc = kube_list(kc, &items, NULL, &ref, NULL);
 	if (rc < 0) {
 		fprintf(c->err, "%s get apps: %s\n", c->prog, sluice_error_last());
@@ -229,13 +151,13 @@ int cli_sync(struct cli *c, int argc, char **argv)
 	struct timespec now;
 	struct tm tm;
 
-	if ((rc = parse(c, argc, argv, &k, pos, &npos, sync_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, sync_usage)) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
 	if (npos != 1) {
 		fputs(sync_usage, c->err);
 		return CLI_ERROR;
 	}
-	if (connect_cli(c, &k, &cfg, &kc) < 0)
+	if (cli_connect(c, argv[0], &k, &cfg, &kc) < 0)
 		return CLI_ERROR;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
@@ -257,7 +179,8 @@ int cli_sync(struct cli *c, int argc, char **argv)
 	rc = CLI_OK;
 	if (!k.wait)
 		goto out;
-	for (long waited = 0; waited <= k.timeout_s * 10; waited++) {
+	long timeout_ms = k.timeout_ms >= 0 ? k.timeout_ms : 60000;
+	for (long waited = 0; waited <= timeout_ms / 100; waited++) {
 		json_t *a = NULL;
 		if (kube_get(kc, &a, &ref) == 0) {
 			const char *handled = str(a, "status", "lastHandledSyncRequest", NULL);
@@ -277,7 +200,7 @@ int cli_sync(struct cli *c, int argc, char **argv)
 		usleep(100000);
 	}
 	fprintf(c->err, "%s sync: no result after %ld s (is sluiced running?)\n", c->prog,
-	        k.timeout_s);
+	        timeout_ms / 1000);
 	rc = CLI_ERROR;
 out:
 	kube_client_free(kc);
@@ -325,13 +248,13 @@ int cli_diff(struct cli *c, int argc, char **argv)
 	memset(&cr, 0, sizeof(cr));
 	memset(&r, 0, sizeof(r));
 	diag_init(&errs);
-	if ((rc = parse(c, argc, argv, &k, pos, &npos, diff_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, diff_usage)) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
 	if (npos != 1) {
 		fputs(diff_usage, c->err);
 		return CLI_ERROR;
 	}
-	if (connect_cli(c, &k, &cfg, &kc) < 0)
+	if (cli_connect(c, argv[0], &k, &cfg, &kc) < 0)
 		return CLI_ERROR;
 	struct kube_ref ref = {APP_API, "Application",
 	                       k.namespace ? k.namespace : kube_client_namespace(kc), pos[0]};
@@ -432,14 +355,14 @@ int cli_rollout_action(struct cli *c, int argc, char **argv)
 	char patch[256], verb[32];
 	struct timespec now;
 
-	if ((rc = parse(c, argc, argv, &k, pos, &npos, action_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, action_usage)) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
 	if (npos != 1 || (k.full && strcmp(argv[0], "promote") != 0)) {
 		fputs(action_usage, c->err);
 		return CLI_ERROR;
 	}
 	snprintf(verb, sizeof(verb), "%s%s", argv[0], k.full ? "-full" : "");
-	if (connect_cli(c, &k, &cfg, &kc) < 0)
+	if (cli_connect(c, argv[0], &k, &cfg, &kc) < 0)
 		return CLI_ERROR;
 	clock_gettime(CLOCK_REALTIME, &now);
 	snprintf(patch, sizeof(patch),

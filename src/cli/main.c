@@ -12,21 +12,29 @@ static const char usage[] =
     "This is its command line.\n"
     "\n"
     "Commands:\n"
-    "  get apps [-n NS|-A] [-o wide|json|yaml]   list Applications: sync, health, revision\n"
+    "  get apps|rollouts [-n NS|-A] [-o wide|json|yaml]   list Applications or Rollouts\n"
+    "  status ROLLOUT [-w|--watch] [--wait] [--timeout D] [-o json]\n"
+    "                              a rollout now: phase, step, weights, commits, pods,\n"
+    "                              analysis (--wait: exit 0 Healthy, 1 rolled back, 2 error)\n"
+    "  history ROLLOUT             past rollouts: commit, result, duration, reason\n"
+    "  stats [--since 30d] [-n NS|-A]   delivery figures (DORA) from rollout history\n"
     "  sync APP [-n NS] [--wait]   ask sluiced to sync an Application now\n"
     "  diff APP [-n NS]            what a sync would change (exit 0 none, 1 some, 2 error)\n"
     "  promote ROLLOUT [--full], abort, retry, pause, resume   act on a canary rollout\n"
     "  render DIR [-o yaml|json]   load and validate the manifests under DIR and print them\n"
     "  version                     print the version and the libraries in use\n"
+    "  completion bash             print a bash completion script\n"
     "  help                        print this help\n"
     "\n"
     "Options:\n"
-    "  --kubeconfig FILE, --context NAME, -n NAMESPACE, -A   as kubectl's (get, sync, diff)\n"
+    "  --kubeconfig FILE, --context NAME, -n NAMESPACE, -A   as kubectl's\n"
     "  --log-level LEVEL   error, warn, info or debug (also SLUICE_LOG_LEVEL)\n"
     "  -h, --help          print this help\n"
     "  --version           print the version\n"
     "\n"
-    "Exit status: 0 success, 1 invalid input, 2 usage or system error.\n"
+    "Exit status: 0 success, 1 invalid input, a difference or a failed rollout,\n"
+    "2 usage or system error.\n"
+    "As a kubectl plugin (kubectl-sluice, from make install): kubectl sluice status web.\n"
     "Run 'sluice COMMAND --help' for a command's options. See sluice(1).\n";
 
 struct verb {
@@ -36,13 +44,17 @@ struct verb {
 
 static const struct verb verbs[] = {
     {"abort", cli_rollout_action},
+    {"completion", cli_completion},
     {"diff", cli_diff},
     {"get", cli_get},
+    {"history", cli_history},
     {"pause", cli_rollout_action},
     {"promote", cli_rollout_action},
     {"render", cli_render},
     {"resume", cli_rollout_action},
     {"retry", cli_rollout_action},
+    {"stats", cli_stats},
+    {"status", cli_status},
     {"sync", cli_sync},
     {"version", cli_version},
 };
