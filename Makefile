@@ -113,8 +113,12 @@ $(BUILD)/bench/apply: $(BUILD)/bench/apply.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
-bench: deps all $(BUILD)/bench/apply $(BUILD)/tests/kubelet-standin
-	@BENCH_APPLY=$(CURDIR)/$(BUILD)/bench/apply bench/run.sh
+$(BUILD)/bench/judge: $(BUILD)/bench/judge.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+bench: deps all $(BUILD)/bench/apply $(BUILD)/bench/judge $(BUILD)/tests/kubelet-standin
+	@BENCH_APPLY=$(CURDIR)/$(BUILD)/bench/apply BENCH_JUDGE=$(CURDIR)/$(BUILD)/bench/judge bench/run.sh
 
 format:
 	clang-format -i $(C_FILES)
@@ -127,6 +131,9 @@ install: all
 	install -m 755 bin/sluice bin/sluiced $(DESTDIR)/usr/local/bin/
 	install -m 644 docs/sluice.1 $(DESTDIR)/usr/local/share/man/man1/
 	install -m 644 docs/sluiced.8 $(DESTDIR)/usr/local/share/man/man8/
+	ln -sf sluice $(DESTDIR)/usr/local/bin/kubectl-sluice
+	install -d $(DESTDIR)/usr/local/share/bash-completion/completions
+	bin/sluice completion bash >$(DESTDIR)/usr/local/share/bash-completion/completions/sluice
 
 clean:
 	rm -rf build bin

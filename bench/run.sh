@@ -10,7 +10,10 @@
 # 3. A GitOps sync of those objects from Git and a no-op resync, beside
 #    `kubectl apply --prune` (requests, writes, CPU).
 # 4. Commit to applied through a signed webhook and through polling.
-# Each part is described again where it runs.
+# 5. Canary analysis: time to detect a canary failing 20% of requests
+#    (interval 10 s) beside a Prometheus alerting rule on the same query, and
+#    the comparative judge's false rollbacks on simulated canaries.
+# Each part is described again where it runs. BENCH_PARTS=5 runs part 5 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sluice=$PWD/bin/sluice
@@ -84,6 +87,7 @@ measure() {
 	printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")" "$rss"
 }
 
+if [ "${BENCH_PARTS:-all}" != 5 ]; then
 echo "bench: loading 1,000 objects from 100 files (median of $runs runs)"
 read -r s_ms s_kib < <(measure "$sluice" render "$tmp/repo" -o json)
 objs=$("$sluice" render "$tmp/repo" -o json | grep -c '"kind": "Deployment"\|"kind": "ConfigMap"' || true)
@@ -297,3 +301,159 @@ kill $lat_pid; wait $lat_pid 2>/dev/null || true
 printf '  %-44s %7s ms (target p50 < 1000 ms)\n' "push -> applied, signed webhook (p50 of 9)" "$wh"
 printf '  %-44s %7s ms (interval 5 s: expect about half of it)\n' "push -> applied, polling (p50 of 5)" "$po"
 echo "  peers' defaults: Argo CD polls every 180 s, Flux every 60 s (both take webhooks too)"
+fi # BENCH_PARTS
+
+# 5. Canary analysis.
+#    (a) Time to detect: a canary Rollout (analysis interval 10 s, error rate
+#    over [10s] at most 0.05) whose exporter (tests/sandbox/exporter.py) starts
+#    failing 20% of the canary's requests at a measured moment T, a random
+#    time into the analysis interval. From T: the failing analysis run
+#    (status.analysis.lastRun) and RolledBack in the Rollout's status (read
+#    every 0.1 s). Beside it, Prometheus's own detection in the same run: an
+#    alerting rule with `for: 0s` on the same expression (scrape and rule
+#    evaluation every 1 s), its activeAt from /api/v1/alerts. 5 rollouts, p50
+#    and max. Target: at most one interval plus the scrape interval (11 s).
+#    (b) The comparative judge on simulated canaries (bench/judge.c): false
+#    rollbacks of healthy canaries during a global incident (target 0), and
+#    canaries really worse than stable caught.
+#    BENCH_SLUICED and BENCH_JUDGE name other builds of sluiced and bench/judge.
+echo
+echo "bench: canary analysis, time to detect a canary failing 20% of requests (interval 10 s)"
+if ! [ -x /usr/bin/prometheus ]; then
+	echo "  prometheus: not installed, no figure"
+else
+	if [ -z "${sbx:-}" ]; then # part 2 did not run
+		sbx="$tmp/sandbox"
+		tests/sandbox/sandbox up "$sbx" >/dev/null
+		eval "$(tests/sandbox/sandbox env "$sbx")"
+		export KUBECONFIG
+		token=$(cat "$SANDBOX_ADMIN_TOKEN_FILE")
+	fi
+	an_pid=
+	exp_pid=
+	trap 'kill ${lat_pid:-} $an_pid $exp_pid 2>/dev/null || true; tests/sandbox/prometheus down "$tmp/prom" >/dev/null 2>&1
+		tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+	python3 tests/sandbox/exporter.py --port-file "$tmp/exp.port" >/dev/null 2>&1 &
+	exp_pid=$!
+	for _ in $(seq 1 50); do [ -s "$tmp/exp.port" ] && break; sleep 0.1; done
+	eport=$(cat "$tmp/exp.port")
+	control() { curl -sf -X POST -d "$1" "http://127.0.0.1:$eport/control" >/dev/null; }
+	control '{"version":"web","rps":75,"error_rate":0.0,"latency_ms":20}'
+	control '{"version":"web-canary","rps":25,"error_rate":0.0,"latency_ms":20}'
+	prom=$(tests/sandbox/prometheus up "$tmp/prom" "127.0.0.1:$eport" | tail -n 1)
+	expr='sum(rate(http_requests_total{version="web-canary",code=~"5.."}[10s])) / sum(rate(http_requests_total{version="web-canary"}[10s]))'
+	printf 'groups:\n  - name: bench\n    rules:\n      - alert: CanaryErrorRate\n        expr: %s > 0.05\n        for: 0s\n' \
+		"$expr" >"$tmp/prom/rules.yml"
+	printf 'rule_files: ["%s"]\n' "$tmp/prom/rules.yml" >>"$tmp/prom/prometheus.yml"
+	curl -sf -X POST "$prom/-/reload" >/dev/null
+	kubectl apply -f deploy/crds/ >/dev/null
+	kubectl wait --for condition=established crd/rollouts.sluice.dev crd/applications.sluice.dev --timeout=30s >/dev/null
+	AG="git -c user.name=Bench -c user.email=bench@example.com -c init.defaultBranch=main"
+	mkdir -p "$tmp/an/apps"
+	git init -q --bare "$tmp/an.git"
+	anweb() {
+		printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 4\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - {name: web, image: "%s"}\n' \
+			"$1" >"$tmp/an/apps/web.yaml"
+	}
+	anweb web:1
+	printf 'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080, protocol: TCP}]\n' >"$tmp/an/apps/svc.yaml"
+	cat >"$tmp/an/apps/rollout.yaml" <<Y
+apiVersion: sluice.dev/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  targetRef: {name: web}
+  service: web
+  progressDeadlineSeconds: 60
+  scaleDownDelaySeconds: 1
+  steps:
+    - setWeight: 25
+    - pause: {duration: 10m}
+  analysis:
+    interval: 10s
+    metrics:
+      - name: error-rate
+        query: >-
+          sum(rate(http_requests_total{version="{{canary}}",code=~"5.."}[10s]))
+          / sum(rate(http_requests_total{version="{{canary}}"}[10s]))
+        max: 0.05
+Y
+	(cd "$tmp/an" && $AG init -q . && $AG add -A && $AG commit -q -m an1 && git push -q "$tmp/an.git" HEAD:main)
+	git -C "$tmp/an.git" symbolic-ref HEAD refs/heads/main
+	kubectl create namespace bench-an >/dev/null
+	cat <<Y | kubectl apply -f - >/dev/null
+apiVersion: sluice.dev/v1alpha1
+kind: Application
+metadata: {name: an, namespace: bench-an}
+spec:
+  source: {repoURL: "$tmp/an.git", path: apps}
+  syncPolicy: {interval: 1h}
+Y
+	printf 'bench-secret' >"$tmp/an.secret"
+	SLUICE_PROMETHEUS_URL=$prom "${BENCH_SLUICED:-$PWD/bin/sluiced}" --cache-dir "$tmp/ancache" \
+		--kubeconfig "$KUBECONFIG" --http-addr 127.0.0.1:0 --webhook-secret-file "$tmp/an.secret" 2>"$tmp/an.log" &
+	an_pid=$!
+	for _ in $(seq 1 100); do grep -q '"msg":"http: listening"' "$tmp/an.log" && break; sleep 0.1; done
+	aport=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d=json.loads(l)
+    if d.get("msg")=="http: listening": print(d["port"])' "$tmp/an.log")
+	rapi="$SANDBOX_SERVER/apis/sluice.dev/v1alpha1/namespaces/bench-an/rollouts/web"
+	rget() { curl -sf --cacert "$SANDBOX_CA" -H "Authorization: Bearer $token" "$rapi" || true; }
+	rfield() { rget | python3 -c 'import json,sys
+d=json.load(sys.stdin).get("status") or {}
+for k in sys.argv[1].split("."):
+    d=d[int(k)] if isinstance(d,list) else (d or {}).get(k)
+print("" if d is None else d)' "$1" 2>/dev/null || true; }
+	for _ in $(seq 1 300); do [ "$(rfield phase)" = Healthy ] && break; sleep 0.1; done
+	firing() { [[ "$(curl -sf "$prom/api/v1/alerts")" == *'"alertname":"CanaryErrorRate"'* ]]; }
+	ms_of() { python3 -c 'import calendar,re,sys,time
+m=re.match(r"(\d+-\d+-\d+T\d+:\d+:\d+)(?:\.(\d+))?Z$", sys.argv[1])
+print(calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) * 1000 + int(((m.group(2) or "") + "000")[:3]))' "$1"; }
+	: >"$tmp/detect"
+	for i in 1 2 3 4 5; do
+		control '{"version":"web-canary","error_rate":0.0}'
+		for _ in $(seq 1 300); do firing || break; sleep 0.1; done
+		anweb "web:$((i + 1))"
+		(cd "$tmp/an" && $AG commit -qam "an$((i + 1))" && git push -q "$tmp/an.git" HEAD:main)
+		body="{\"ref\":\"refs/heads/main\",\"repository\":{\"clone_url\":\"$tmp/an.git\"}}"
+		sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac bench-secret | sed 's/^.*= //')
+		curl -s -o /dev/null -H "X-Hub-Signature-256: sha256=$sig" --data-binary "$body" "http://127.0.0.1:$aport/hooks/git"
+		# the canary runs and has passed an analysis run
+		for _ in $(seq 1 600); do
+			[ "$(rfield analysis.lastVerdict)" = Passed ] && [ "$(rfield phase)" != RolledBack ] &&
+				[ "$(rfield analysis.runs)" -ge 1 ] 2>/dev/null && break
+			sleep 0.1
+		done
+		sleep "$((RANDOM % 10)).$((RANDOM % 10))" # T falls anywhere in the interval
+		t0=$(($(date +%s%N) / 1000000))
+		control '{"version":"web-canary","error_rate":0.2}'
+		rolled=
+		for _ in $(seq 1 600); do
+			if [[ "$(rget)" =~ \"phase\":\ *\"RolledBack\" ]]; then
+				rolled=$(($(date +%s%N) / 1000000 - t0))
+				break
+			fi
+			sleep 0.1
+		done
+		for _ in $(seq 1 300); do firing && break; sleep 0.1; done
+		active=$(curl -sf "$prom/api/v1/alerts" | python3 -c 'import json,sys
+a=[x for x in json.load(sys.stdin)["data"]["alerts"] if x["labels"].get("alertname")=="CanaryErrorRate"]
+print(a[0]["activeAt"] if a else "")')
+		last=$(rfield analysis.lastRun)
+		a_ms=$([ -n "$last" ] && echo $(($(ms_of "$last") - t0)) || echo "")
+		p_ms=$([ -n "$active" ] && echo $(($(ms_of "$active") - t0)) || echo "")
+		echo "${a_ms:-x} ${rolled:-x} ${p_ms:-x}" >>"$tmp/detect"
+	done
+	kill $an_pid; wait $an_pid 2>/dev/null || true
+	an_pid=
+	col() { awk -v c="$1" '$c != "x" { print $c }' "$tmp/detect" | sort -n | awk '
+		{ a[NR] = $1 } END { if (NR) printf "p50 %6.1f s  max %6.1f s  (%d of 5)", a[int((NR + 1) / 2)] / 1000, a[NR] / 1000, NR; else printf "none detected" }'; }
+	printf '  %-52s %s\n' "sluice: the analysis run that fails, from T" "$(col 1)"
+	printf '  %-52s %s (target <= 11 s: interval 10 s + scrape 1 s)\n' "sluice: RolledBack in the Rollout's status, from T" "$(col 2)"
+	printf '  %-52s %s\n' "Prometheus alerting rule, for: 0s, eval every 1 s" "$(col 3)"
+	echo "  (each row: $(tr '\n' ';' <"$tmp/detect" | sed 's/;$//; s/;/; /g') ms: analysis, RolledBack, alert)"
+fi
+echo
+echo "bench: the comparative judge on simulated canaries (bench/judge.c)"
+"${BENCH_JUDGE:-$PWD/build/default/bench/judge}"

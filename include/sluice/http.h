@@ -1,6 +1,11 @@
 /*
  * The controller's HTTP endpoints (libmicrohttpd, its own thread):
  *   GET  /healthz    200 "ok"
+ *   GET  /metrics    the process's metrics registry (metrics_default(), see
+ *                    metrics.h) in the Prometheus text format 0.0.4; other
+ *                    modules declare their families there, the server only
+ *                    renders them. 500 when the rendering exceeds
+ *                    METRICS_MAX_OUTPUT.
  *   POST /hooks/git  a push event from GitHub, Gitea or GitLab. The signature
  *                    is required: X-Hub-Signature-256 (GitHub, "sha256=" HMAC),
  *                    X-Gitea-Signature (HMAC hex) or X-Gitlab-Token (the

@@ -10,6 +10,7 @@
 #include "sluice/error.h"
 #include "sluice/judge.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
 #include "sluice/prom.h"
 #include "sluice/rollout.h"
 
@@ -268,10 +269,28 @@ static int series_of(struct prom_client *pcl, const char *query, long long now_m
 	return 0;
 }
 
-/* The judge's verdict on one metric: 0 passed, 1 failed, 2 no data, or an error. */
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The median of v[0..n) (sorted in place); NaN when n is 0. */
+static double median_of(double *v, size_t n)
+{
+	if (n == 0)
+		return NAN;
+	qsort(v, n, sizeof(*v), by_value);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * The judge's verdict on one metric: 0 passed, 1 failed, 2 no data, or an
+ * error. *cmed and *smed get the median of each side's samples (NaN: none).
+ */
 static int judge_metric(struct prom_client *pcl, const struct analysis_metric *m,
                         const char *canary_q, const char *stable_q, long long now_ms, char *line,
-                        size_t n)
+                        size_t n, double *cmed, double *smed)
 {
 	double *cv = NULL, *sv = NULL;
 	size_t nc = 0, ns = 0;
@@ -279,6 +298,7 @@ static int judge_metric(struct prom_client *pcl, const struct analysis_metric *m
 	struct judge_metric_result res;
 	int rc;
 
+	*cmed = *smed = NAN;
 	if ((rc = series_of(pcl, canary_q, now_ms, m->lookback_ms, &cv, &nc)) < 0 ||
 	    (rc = series_of(pcl, stable_q, now_ms, m->lookback_ms, &sv, &ns)) < 0) {
 		free(cv);
@@ -290,6 +310,8 @@ static int judge_metric(struct prom_client *pcl, const struct analysis_metric *m
 	cfg.confidence = m->confidence;
 	cfg.tolerance = m->tolerance;
 	rc = judge_classify(&res, &cfg, sv, ns, cv, nc);
+	*cmed = median_of(cv, nc);
+	*smed = median_of(sv, ns);
 	free(cv);
 	free(sv);
 	if (rc < 0)
@@ -311,6 +333,88 @@ static int judge_metric(struct prom_client *pcl, const struct analysis_metric *m
 		return 2;
 	default: return 0;
 	}
+}
+
+/*
+ * The controller's metrics (docs/analysis.md, "Metrics"): every measurement
+ * and run also goes to the process's registry, served at /metrics. Label
+ * values come from users' objects; the registry escapes them. A registry
+ * failure never changes a verdict.
+ */
+static struct metrics *analysis_metrics(void)
+{
+	struct metrics *r = metrics_default();
+	static const char *const per_metric[] = {"namespace", "target", "metric", "side", NULL};
+	static const char *const per_bound[] = {"namespace", "target", "metric", "bound", NULL};
+	static const char *const per_verdict[] = {"namespace", "target", "metric", "verdict", NULL};
+	static const char *const per_run[] = {"namespace", "target", "verdict", NULL};
+	static const char *const per_target[] = {"namespace", "target", NULL};
+
+	if (!r ||
+	    metrics_family(r, METRICS_GAUGE, "sluice_analysis_metric_value",
+	                   "The last value an analysis measured: side=canary is the query's "
+	                   "value (for a metric judged against stable only, the median of its "
+	                   "samples), side=stable the median of the judge's baseline samples; NaN "
+	                   "when the last run had none.",
+	                   per_metric) < 0 ||
+	    metrics_family(r, METRICS_GAUGE, "sluice_analysis_metric_threshold",
+	                   "A metric's fixed threshold (bound=max or min) as its analysis "
+	                   "last read it.",
+	                   per_bound) < 0 ||
+	    metrics_family(r, METRICS_COUNTER, "sluice_analysis_measurements_total",
+	                   "Measurements taken, by verdict (Passed, Failed, Inconclusive, Error).",
+	                   per_verdict) < 0 ||
+	    metrics_family(r, METRICS_COUNTER, "sluice_analysis_runs_total",
+	                   "Analysis runs, by verdict (Passed, Failed, Inconclusive, Error).",
+	                   per_run) < 0 ||
+	    metrics_family(r, METRICS_GAUGE, "sluice_analysis_last_run_timestamp_seconds",
+	                   "When the last analysis run of a Rollout's target took place "
+	                   "(Unix time).",
+	                   per_target) < 0) {
+		slog(SLOG_DEBUG, "analysis: metrics not exported", "error", sluice_error_last(),
+		     NULL);
+		return NULL;
+	}
+	return r;
+}
+
+static void export_measurement(const struct analysis_vars *vars, const struct analysis_metric *m,
+                               const char *verdict, double value, double cmed, double smed)
+{
+	struct metrics *r = analysis_metrics();
+	const char *ns = vars->namespace ?: "", *target = vars->stable ?: "";
+
+	if (!r)
+		return;
+	if (m->baseline) {
+		metrics_set(r, "sluice_analysis_metric_value",
+		            (const char *[]){ns, target, m->name, "stable", NULL}, smed);
+		if (isnan(value))
+			value = cmed;
+	}
+	metrics_set(r, "sluice_analysis_metric_value",
+	            (const char *[]){ns, target, m->name, "canary", NULL}, value);
+	if (!isnan(m->max))
+		metrics_set(r, "sluice_analysis_metric_threshold",
+		            (const char *[]){ns, target, m->name, "max", NULL}, m->max);
+	if (!isnan(m->min))
+		metrics_set(r, "sluice_analysis_metric_threshold",
+		            (const char *[]){ns, target, m->name, "min", NULL}, m->min);
+	metrics_add(r, "sluice_analysis_measurements_total",
+	            (const char *[]){ns, target, m->name, verdict, NULL}, 1);
+}
+
+static void export_run(const struct analysis_vars *vars, enum analysis_verdict v, long long now_ms)
+{
+	struct metrics *r = analysis_metrics();
+	const char *ns = vars->namespace ?: "", *target = vars->stable ?: "";
+
+	if (!r)
+		return;
+	metrics_add(r, "sluice_analysis_runs_total",
+	            (const char *[]){ns, target, analysis_verdict_name(v), NULL}, 1);
+	metrics_set(r, "sluice_analysis_last_run_timestamp_seconds",
+	            (const char *[]){ns, target, NULL}, (double)now_ms / 1000.0);
 }
 
 int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct analysis_spec *a,
@@ -342,7 +446,7 @@ int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct 
 		char *query = NULL, *base = NULL, line[512] = "";
 		const char *verdict = "Passed";
 		enum prom_class cls = PROM_VALUE;
-		double value = NAN;
+		double value = NAN, cmed = NAN, smed = NAN;
 		json_t *rec;
 
 		int judged = 0;
@@ -351,8 +455,9 @@ int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct 
 			snprintf(line, sizeof(line), "%s: %s", m->name, sluice_error_last());
 			verdict = "Error";
 			errors++;
-		} else if (m->baseline && (judged = judge_metric(pcl, m, query, base, now_ms, line,
-		                                                 sizeof(line))) != 0) {
+		} else if (m->baseline &&
+		           (judged = judge_metric(pcl, m, query, base, now_ms, line, sizeof(line),
+		                                  &cmed, &smed)) != 0) {
 			if (judged < 0) {
 				snprintf(line, sizeof(line), "%s: %s", m->name,
 				         sluice_error_last());
@@ -409,6 +514,9 @@ int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct 
 			json_object_set_new(rec, "baseline", json_string(base));
 		if (rec)
 			keep(state, rec);
+		export_measurement(vars, m, verdict,
+		                   cls == PROM_VALUE && strcmp(verdict, "Error") != 0 ? value : NAN,
+		                   cmed, smed);
 		/* the worst line wins: failed over inconclusive over error */
 		if (line[0] && (strcmp(verdict, "Failed") == 0 ||
 		                (!failed && (strcmp(verdict, "Inconclusive") == 0 || !worst[0]))))
@@ -436,6 +544,7 @@ int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct 
 	json_object_set_new(state, "lastRun", ms_time(now_ms));
 	json_object_set_new(state, "lastRunMs", json_integer(now_ms));
 	json_object_set_new(state, "lastVerdict", json_string(analysis_verdict_name(*v)));
+	export_run(vars, *v, now_ms);
 	snprintf(why, whyn, "%s", worst);
 	return 0;
 }

@@ -19,7 +19,7 @@ static const char usage[] =
     "one on its interval; results go to its status.\n"
     "  --watch-namespace N  watch Applications in N only (default: all namespaces)\n"
     "  --once               sync every Application once, then exit (1 if any failed)\n"
-    "  --http-addr HOST:PORT  serve /healthz and the push webhook /hooks/git\n"
+    "  --http-addr HOST:PORT  serve /healthz, /metrics and the push webhook /hooks/git\n"
     "  --webhook-secret-file F  the secret that signs webhooks (also\n"
     "                       SLUICE_WEBHOOK_SECRET_FILE); without one, webhooks are refused\n"
     "  --concurrency N      Applications synced at once, each one serially (default 4)\n"

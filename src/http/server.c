@@ -15,6 +15,7 @@
 #include "sluice/hmac.h"
 #include "sluice/http.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -79,6 +80,35 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, con
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "text/plain");
 	ret = MHD_queue_response(conn, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* GET /metrics: the process's registry in the text format 0.0.4. */
+static enum MHD_Result handle_metrics(struct MHD_Connection *conn)
+{
+	struct metrics *m = metrics_default();
+	struct MHD_Response *r;
+	struct buf b;
+	enum MHD_Result ret;
+	size_t len;
+	char *text;
+
+	buf_init(&b, METRICS_MAX_OUTPUT);
+	if (!m || metrics_render(m, &b) < 0 || !(text = buf_detach(&b))) {
+		buf_dispose(&b);
+		slog(SLOG_ERROR, "http: /metrics", "error",
+		     m ? sluice_error_last() : "out of memory", NULL);
+		return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable\n");
+	}
+	len = strlen(text);
+	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -180,6 +210,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
 		return reply(conn, MHD_HTTP_OK, "ok\n");
+	if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0)
+		return handle_metrics(conn);
 	if (strcmp(url, "/hooks/git") == 0 && strcmp(method, "POST") == 0)
 		return handle_push(s, conn, rq);
 	return reply(conn, MHD_HTTP_NOT_FOUND, "not found\n");

@@ -3,7 +3,10 @@
 # scraping an exporter whose error rate per version the test sets. A healthy
 # canary is promoted after passing runs; a canary failing 30% of requests is
 # rolled back by the analysis, naming the metric, its value and the
-# threshold; Prometheus down holds the rollout (never promoted).
+# threshold, and the controller's /metrics shows the measurement as status
+# has it; Prometheus down holds the rollout (never promoted); the judge
+# promotes an innocent canary during a global incident and rolls back one
+# clearly worse than stable, exporting both sides' medians.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rollout_lib.sh"
 if ! [ -x /usr/bin/prometheus ]; then
@@ -92,6 +95,26 @@ else
 	not_ok "a canary failing 30% of requests is rolled back by the analysis" "$msg" "$(ro .status)"
 fi
 
+# the controller exports each measurement: /metrics holds the failing value as status has it
+curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt"
+sample() { # sample NAME LABELS: the value of that series in the scrape
+	awk -v k="$1{$2}" 'index($0, k " ") == 1 { print substr($0, length(k) + 2) }' "$tmp/metrics.txt"
+}
+l='namespace="shop",target="web",metric="error-rate"'
+got=$(sample sluice_analysis_metric_value "$l,side=\"canary\"")
+want=$(ro '.status.analysis.measurements[0].value')
+failed=$(sample sluice_analysis_measurements_total "$l,verdict=\"Failed\"")
+passed=$(sample sluice_analysis_runs_total 'namespace="shop",target="web",verdict="Passed"')
+if [ -n "$got" ] && [ -n "$want" ] &&
+	python3 -c 'import sys; g, w = float(sys.argv[1]), float(sys.argv[2]); sys.exit(not (abs(g - w) < 1e-9 and 0.05 < g < 0.4))' "$got" "$want" &&
+	[ "$(sample sluice_analysis_metric_threshold "$l,bound=\"max\"")" = 0.05 ] &&
+	[ "${failed:-0}" -ge 1 ] && [ "${passed:-0}" -ge 2 ] &&
+	{ ! command -v promtool >/dev/null || promtool check metrics <"$tmp/metrics.txt" >/dev/null 2>&1; }; then
+	ok "/metrics shows the failing measurement ($got, as in status), its threshold, $failed failed measurement(s) and $passed passed runs"
+else
+	not_ok "/metrics shows the analysis measurements" "value $got, status $want, failed $failed, passed $passed" "$(grep sluice_analysis "$tmp/metrics.txt")"
+fi
+
 # Prometheus down: the rollout holds, never promoted
 control '{"version":"web-canary","rps":50,"error_rate":0.0,"latency_ms":20}'
 tests/sandbox/prometheus down "$tmp/prom" >/dev/null
@@ -159,5 +182,14 @@ if phase_is RolledBack && [ "$(image web)" = web:5 ] &&
 	ok "a canary failing 20% against a stable failing 1% is rolled back by the judge ($(ro .status.message))"
 else
 	not_ok "a canary worse than stable is rolled back by the judge" "$(ro .status)"
+fi
+# a judged metric exports the median of each side's samples
+curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt"
+jc=$(sample sluice_analysis_metric_value "$l,side=\"canary\"")
+js=$(sample sluice_analysis_metric_value "$l,side=\"stable\"")
+if [ -n "$jc" ] && [ -n "$js" ] && python3 -c 'import sys; c, s = map(float, sys.argv[1:3]); sys.exit(not (0 <= s < c))' "$jc" "$js"; then
+	ok "/metrics shows the judged metric on both sides: canary median $jc above stable median $js"
+else
+	not_ok "/metrics shows the judged metric on both sides" "canary '$jc', stable '$js'" "$(grep sluice_analysis_metric_value "$tmp/metrics.txt")"
 fi
 kill -TERM $pid; wait $pid 2>/dev/null; pid=
