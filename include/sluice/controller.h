@@ -10,6 +10,7 @@
 #include "sluice/git.h"
 #include "sluice/kube.h"
 #include "sluice/manifest.h"
+#include "sluice/sync.h"
 
 int controller_main(int argc, char **argv);
 
@@ -44,6 +45,7 @@ struct render_cache {
 	char commit[64];
 	char *path;
 	struct manifest_set *set;
+	struct sync_memo *memo; /* kept across renders; see sync.h */
 };
 void render_cache_dispose(struct render_cache *rc);
 

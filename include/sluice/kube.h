@@ -177,6 +177,26 @@ struct kube_list_opts {
 int kube_list(struct kube_client *c, json_t **items, char **rv, const struct kube_ref *ref,
               const struct kube_list_opts *opts);
 
+/*
+ * The name, namespace and resourceVersion of every object of a kind, read
+ * as metadata only (PartialObjectMetadataList) and walked without building
+ * the list (see kube_scan_list): fn is called once per object ("" for what
+ * an object lacks); a non-zero return stops the calls. Pages are followed.
+ */
+typedef int (*kube_meta_fn)(void *ud, const char *name, const char *ns, const char *rv);
+int kube_list_meta(struct kube_client *c, const struct kube_ref *ref, const char *label_selector,
+                   kube_meta_fn fn, void *ud);
+
+/*
+ * Walk a list's JSON text (len bytes) and call fn for each item's metadata,
+ * as above; the list's continue token goes into cont (size contn; "" when
+ * none). An item whose name is missing, escaped or longer than 255 bytes is
+ * not reported. 0, or SLUICE_ERROR when the text is not JSON (nesting deeper
+ * than 128 counts as not JSON), SLUICE_ELIMIT when the token is too long.
+ */
+int kube_scan_list(const char *body, size_t len, kube_meta_fn fn, void *ud, char *cont,
+                   size_t contn);
+
 int kube_create(struct kube_client *c, json_t **out, const json_t *obj, unsigned flags);
 
 /* Server-side apply of `obj` with `field_manager` (NULL: "sluice"). */

@@ -52,6 +52,19 @@
 #define SYNC_ANNOTATION_DESIRED        "sluice.dev/desired-template"
 #define SYNC_ANNOTATION_DESIRED_COMMIT "sluice.dev/desired-commit"
 
+/*
+ * What one app's syncs keep from one run to the next (NULL: nothing). For the
+ * same render (memo_key names it, e.g. "commit|path"), the prepared objects
+ * and their hashes are reused. For each object last seen in sync, its live
+ * copy (without managedFields) and resourceVersion are kept, so a resync
+ * lists only metadata and reads whole only the objects whose resourceVersion
+ * moved: what a no-op resync parses, like what it writes, grows with the
+ * changes, not with the objects. One memo serves one app, one sync at a time.
+ */
+struct sync_memo;
+struct sync_memo *sync_memo_new(void);
+void sync_memo_free(struct sync_memo *m);
+
 struct sync_opts {
 	const char *app;              /* required: the tracking label's value */
 	const char *namespace;        /* for namespaced objects naming none (default "default") */
@@ -60,6 +73,8 @@ struct sync_opts {
 	long crd_timeout_ms;          /* wait for CRDs to be Established (default 60000) */
 	const json_t *prev_inventory; /* array of inventory keys from the last sync, or NULL */
 	const char *revision;         /* the Git commit being synced ("" or NULL: unknown) */
+	struct sync_memo *memo;       /* or NULL */
+	const char *memo_key;         /* names the render `set` is (with memo) */
 };
 
 struct sync_result {

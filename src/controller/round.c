@@ -87,7 +87,8 @@ int controller_render(struct round *r, struct manifest_set **out)
 	if (r->cache && set) {
 		char *p = strdup(path);
 		if (p) {
-			render_cache_dispose(r->cache);
+			manifest_set_free(r->cache->set);
+			free(r->cache->path);
 			snprintf(r->cache->commit, sizeof(r->cache->commit), "%s", r->git.commit);
 			r->cache->path = p;
 			r->cache->set = set;
@@ -102,6 +103,7 @@ void render_cache_dispose(struct render_cache *rc)
 		return;
 	manifest_set_free(rc->set);
 	free(rc->path);
+	sync_memo_free(rc->memo);
 	memset(rc, 0, sizeof(*rc));
 }
 
@@ -117,8 +119,17 @@ int controller_round(struct kube_client *c, struct round *r)
 
 	if ((rc = controller_render(r, &set)) < 0 || r->skipped)
 		goto out;
-	struct sync_opts so = {r->app, r->namespace,      r->prune,     0,
-	                       60000,  r->prev_inventory, r->git.commit};
+	char memo_key[4200];
+	struct sync_opts so = {r->app,        r->namespace, r->prune, 0, 60000, r->prev_inventory,
+	                       r->git.commit, NULL,         memo_key};
+	if (r->cache && r->cache->set == set) {
+		/* a cached render: the sync may keep what it learns, too */
+		if (!r->cache->memo)
+			r->cache->memo = sync_memo_new();
+		so.memo = r->cache->memo;
+	}
+	snprintf(memo_key, sizeof(memo_key), "%s|%s", r->git.commit,
+	         r->cache && r->cache->path ? r->cache->path : "");
 	sync_result_init(&sr);
 	rc = sync_run(&sr, c, set, &so);
 	for (size_t i = 0; i < sr.errs.count; i++)

@@ -360,7 +360,12 @@ static int start(struct kube_client *c, struct call *call)
 	buf_reset(&call->resp);
 	curl_slist_free_all(call->hdrs);
 	call->hdrs = NULL;
-	call->hdrs = curl_slist_append(call->hdrs, "Accept: application/json");
+	if (call->accept) {
+		snprintf(hdr, sizeof(hdr), "Accept: %s", call->accept);
+		call->hdrs = curl_slist_append(call->hdrs, hdr);
+	} else {
+		call->hdrs = curl_slist_append(call->hdrs, "Accept: application/json");
+	}
 	if (call->ctype) {
 		snprintf(hdr, sizeof(hdr), "Content-Type: %s", call->ctype);
 		call->hdrs = curl_slist_append(call->hdrs, hdr);
@@ -697,6 +702,13 @@ static void sync_done(struct call *call, struct kube_result *r, void *ud)
 int kube_request(struct kube_client *c, struct kube_result *r, const char *method, const char *path,
                  const char *content_type, const char *body, size_t len)
 {
+	return kube_request_accept(c, r, method, path, content_type, body, len, NULL);
+}
+
+int kube_request_accept(struct kube_client *c, struct kube_result *r, const char *method,
+                        const char *path, const char *content_type, const char *body, size_t len,
+                        const char *accept)
+{
 	struct sync_state s = {0, r};
 	struct call *call;
 
@@ -712,6 +724,7 @@ int kube_request(struct kube_client *c, struct kube_result *r, const char *metho
 		r->rc = sluice_error_set(SLUICE_ENOMEM, "out of memory");
 		return r->rc;
 	}
+	call->accept = accept;
 	call->done = sync_done;
 	call->ud = &s;
 	call_submit(call);

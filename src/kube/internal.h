@@ -21,6 +21,7 @@ struct call {
 	char *method;
 	char *url;
 	char *ctype;
+	const char *accept; /* a static string; NULL: application/json */
 	char *body;
 	size_t blen;
 	struct buf resp;
@@ -70,6 +71,11 @@ double kube_now(void);
  * A new call; the engine owns it once submitted. `body` is copied. The path
  * is appended to the server URL.
  */
+/* kube_request() with an Accept header of its own (`accept`: a static
+ * string; NULL: application/json). */
+int kube_request_accept(struct kube_client *c, struct kube_result *r, const char *method,
+                        const char *path, const char *content_type, const char *body, size_t len,
+                        const char *accept);
 struct call *call_new(struct kube_client *c, const char *method, const char *path,
                       const char *ctype, const char *body, size_t blen);
 void call_submit(struct call *call);

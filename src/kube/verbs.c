@@ -104,26 +104,26 @@ int kube_get(struct kube_client *c, json_t **out, const struct kube_ref *ref)
 	return rc;
 }
 
-int kube_list(struct kube_client *c, json_t **items, char **rv, const struct kube_ref *ref,
-              const struct kube_list_opts *opts)
+#define META_ACCEPT "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+/* One page of a list: take its items, put its continue token ("" at the end)
+ * in cont (4096 bytes), and its resourceVersion in *rv when asked. */
+typedef int (*page_fn)(void *ud, const struct kube_result *r, char *cont, char **rv);
+
+static int list_pages(struct kube_client *c, const struct kube_ref *ref,
+                      const struct kube_list_opts *opts, const char *accept, page_fn fn, void *ud,
+                      char **rv)
 {
 	struct buf base, path;
-	json_t *all = json_array(), *page = NULL;
-	char *cont = NULL;
+	char cont[4096] = "";
 	int rc;
 
-	*items = NULL;
-	if (rv)
-		*rv = NULL;
-	if (!all)
-		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
 	buf_init(&base, 8192);
 	buf_init(&path, 16384);
 	rc = ref_path(c, &base, ref, 0, NULL);
-	if (rc < 0)
-		goto out;
-	do {
+	while (rc == 0) {
 		char *sel = NULL;
+		struct kube_result r;
 		buf_reset(&path);
 		buf_printf(&path, "%s?limit=%ld", base.ptr,
 		           opts && opts->limit > 0 ? opts->limit : (long)LIST_PAGE);
@@ -135,37 +135,103 @@ int kube_list(struct kube_client *c, json_t **items, char **rv, const struct kub
 			buf_printf(&path, "&fieldSelector=%s", sel);
 			free(sel);
 		}
-		if (cont) {
+		if (cont[0]) {
 			char *e = kube_escape(cont);
 			rc = e ? buf_printf(&path, "&continue=%s", e) : SLUICE_ENOMEM;
 			free(e);
-			free(cont);
-			cont = NULL;
 			if (rc < 0)
-				goto out;
+				break;
 		}
-		if ((rc = run(c, &page, "GET", path.ptr, NULL, NULL, 0)) < 0)
-			goto out;
-		json_array_extend(all, json_object_get(page, "items"));
-		json_t *meta = json_object_get(page, "metadata");
-		const char *next = json_string_value(json_object_get(meta, "continue"));
-		if (next && *next)
-			cont = strdup(next);
-		if (rv && !cont) {
-			const char *v = json_string_value(json_object_get(meta, "resourceVersion"));
-			*rv = v ? strdup(v) : NULL;
-		}
-		json_decref(page);
-		page = NULL;
-	} while (cont);
-	*items = all;
-	all = NULL;
-out:
-	free(cont);
-	json_decref(all);
+		if ((rc = kube_request_accept(c, &r, "GET", path.ptr, NULL, NULL, 0, accept)) == 0)
+			rc = fn(ud, &r, cont, rv);
+		kube_result_dispose(&r);
+		if (rc < 0 || !cont[0])
+			break;
+	}
 	buf_dispose(&base);
 	buf_dispose(&path);
 	return rc;
+}
+
+static int json_page(void *ud, const struct kube_result *r, char *cont, char **rv)
+{
+	json_t *all = ud, *page = kube_result_json(r);
+	json_t *meta = json_object_get(page, "metadata");
+	const char *next = json_string_value(json_object_get(meta, "continue"));
+	const char *v = json_string_value(json_object_get(meta, "resourceVersion"));
+	int rc = 0;
+
+	if (!page)
+		return sluice_error_set(SLUICE_ERROR, "list: the response is not JSON");
+	json_array_extend(all, json_object_get(page, "items"));
+	cont[0] = '\0';
+	if (next && strlen(next) >= 4096)
+		rc = sluice_error_set(SLUICE_ELIMIT, "list: the continue token is too long");
+	else if (next)
+		snprintf(cont, 4096, "%s", next);
+	if (rv && !cont[0]) {
+		free(*rv);
+		*rv = v ? strdup(v) : NULL;
+	}
+	json_decref(page);
+	return rc;
+}
+
+int kube_list(struct kube_client *c, json_t **items, char **rv, const struct kube_ref *ref,
+              const struct kube_list_opts *opts)
+{
+	json_t *all = json_array();
+	int rc;
+
+	*items = NULL;
+	if (rv)
+		*rv = NULL;
+	if (!all)
+		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+	rc = list_pages(c, ref, opts, NULL, json_page, all, rv);
+	if (rc < 0) {
+		json_decref(all);
+		if (rv) {
+			free(*rv);
+			*rv = NULL;
+		}
+		return rc;
+	}
+	*items = all;
+	return 0;
+}
+
+struct meta_walk {
+	kube_meta_fn fn;
+	void *ud;
+	int stop;
+};
+
+static int stop_after(void *ud, const char *name, const char *ns, const char *rv)
+{
+	struct meta_walk *w = ud;
+	if (!w->stop && w->fn(w->ud, name, ns, rv) != 0)
+		w->stop = 1;
+	return w->stop;
+}
+
+static int meta_page(void *ud, const struct kube_result *r, char *cont, char **rv)
+{
+	struct meta_walk *w = ud;
+	int rc = kube_scan_list(r->body, r->len, stop_after, w, cont, 4096);
+	(void)rv;
+	if (w->stop)
+		cont[0] = '\0';
+	return rc;
+}
+
+int kube_list_meta(struct kube_client *c, const struct kube_ref *ref, const char *label_selector,
+                   kube_meta_fn fn, void *ud)
+{
+	struct kube_list_opts o = {label_selector, NULL, 0};
+	struct meta_walk w = {fn, ud, 0};
+
+	return list_pages(c, ref, &o, META_ACCEPT, meta_page, &w, NULL);
 }
 
 static const char *dry(unsigned flags)

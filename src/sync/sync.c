@@ -116,6 +116,114 @@ static int defined_in_set(const struct manifest_set *set, const char *group, con
 	return 0;
 }
 
+struct sync_memo {
+	char *key;     /* the render the prepared objects belong to */
+	size_t n;      /* its object count */
+	json_t **objs; /* prepared objects, shared: copied before any change */
+	char **keys;
+	json_t *live; /* key -> [resourceVersion, hash, live object] */
+};
+
+/* At most this many objects of one kind and namespace are read one by one
+ * when their resourceVersion moved; more are listed whole. */
+#define MEMO_GETS 8
+
+struct sync_memo *sync_memo_new(void)
+{
+	struct sync_memo *m = calloc(1, sizeof(*m));
+
+	if (m && !(m->live = json_object())) {
+		free(m);
+		m = NULL;
+	}
+	return m;
+}
+
+static void memo_forget_prepared(struct sync_memo *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		json_decref(m->objs[i]);
+		free(m->keys[i]);
+	}
+	free(m->objs);
+	free(m->keys);
+	free(m->key);
+	m->objs = NULL;
+	m->keys = NULL;
+	m->key = NULL;
+	m->n = 0;
+}
+
+void sync_memo_free(struct sync_memo *m)
+{
+	if (!m)
+		return;
+	memo_forget_prepared(m);
+	json_decref(m->live);
+	free(m);
+}
+
+/* Keep what was just prepared (items[i].obj shared, NULL for an item not
+ * prepared yet: its kind comes with a CRD of the set). */
+static void memo_keep_prepared(struct sync_memo *m, const char *key, const struct item *items,
+                               size_t n)
+{
+	memo_forget_prepared(m);
+	m->objs = calloc(n ? n : 1, sizeof(*m->objs));
+	m->keys = calloc(n ? n : 1, sizeof(*m->keys));
+	m->key = strdup(key);
+	if (!m->objs || !m->keys || !m->key) {
+		memo_forget_prepared(m);
+		return;
+	}
+	m->n = n;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].needs_crd || !items[i].key || !items[i].res)
+			continue;
+		m->keys[i] = strdup(items[i].key);
+		if (m->keys[i])
+			m->objs[i] = json_incref(items[i].obj);
+	}
+}
+
+static const char *note_of(const json_t *obj, const char *key)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"), key));
+}
+
+static const char *rv_of(const json_t *obj)
+{
+	return json_string_value(
+	    json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+}
+
+/* live is in sync with the item: remember it at its resourceVersion. */
+static void memo_put(struct sync_memo *m, const struct item *it, json_t *live)
+{
+	const char *rv = rv_of(live), *hash = note_of(it->obj, SYNC_ANNOTATION_HASH);
+
+	if (!m || !rv || !hash)
+		return;
+	/* nothing a sync or a health check reads, and half of what is kept */
+	json_object_del(json_object_get(live, "metadata"), "managedFields");
+	json_object_set_new(m->live, it->key, json_pack("[s, s, O]", rv, hash, live));
+}
+
+/* The live object the memo holds for the item, when the server's
+ * resourceVersion is still the one it was in sync at; else NULL. */
+static json_t *memo_get(const struct sync_memo *m, const struct item *it, const char *rv)
+{
+	json_t *e = m ? json_object_get(m->live, it->key) : NULL;
+	const char *mrv = json_string_value(json_array_get(e, 0));
+	const char *mhash = json_string_value(json_array_get(e, 1));
+	const char *hash = note_of(it->obj, SYNC_ANNOTATION_HASH);
+
+	if (!e || !rv || !mrv || !hash || !mhash || strcmp(rv, mrv) || strcmp(hash, mhash))
+		return NULL;
+	return json_array_get(e, 2);
+}
+
 int sync_hash(char out[2 * SYNC_HASH_BYTES + 1], const json_t *obj)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -275,6 +383,19 @@ static const json_t *governor(const struct item *items, size_t n, const char *ns
 	return NULL;
 }
 
+/* The item's own copy of its object, before it is changed (a prepared
+ * object may be shared with the memo). 0 or SLUICE_ENOMEM. */
+static int own(struct item *it)
+{
+	json_t *copy = json_deep_copy(it->obj);
+
+	if (!copy)
+		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+	json_decref(it->obj);
+	it->obj = copy;
+	return 0;
+}
+
 static void set_note(json_t *obj, const char *key, json_t *value)
 {
 	json_t *meta = json_object_get(obj, "metadata");
@@ -331,6 +452,10 @@ static int govern_route(struct kube_client *c, struct item *items, size_t n, str
 				canary = 1;
 		}
 	}
+	if (canary && (rc = own(it)) < 0) {
+		json_decref(live);
+		return rc;
+	}
 	if (canary) {
 		json_object_set(json_object_get(it->obj, "spec"), "rules",
 		                json_object_get(json_object_get(live, "spec"), "rules"));
@@ -379,6 +504,12 @@ static int govern(struct kube_client *c, struct item *items, size_t n, const str
 		    strcmp(it->src->group, "apps") != 0 || !json_is_object(want) ||
 		    !governor(items, n, ns ? ns : "", it->src->name))
 			continue;
+		if ((rc = own(it)) < 0)
+			return rc;
+		meta = json_object_get(it->obj, "metadata");
+		ns = json_string_value(json_object_get(meta, "namespace"));
+		spec = json_object_get(it->obj, "spec");
+		want = json_object_get(spec, "template");
 		struct kube_ref ref = {"apps/v1", "Deployment", ns, it->src->name};
 		rc = kube_get(c, &live, &ref);
 		if (rc < 0 && rc != SLUICE_ENOTFOUND)
@@ -439,76 +570,204 @@ static int govern(struct kube_client *c, struct item *items, size_t n, const str
 	return 0;
 }
 
+/* items[j] against its whole live object l: in sync? (l goes into *live
+ * and, when in sync, into the memo) */
+static void judge_item(struct item *it, json_t *l, struct sync_memo *m, json_t *live)
+{
+	/* a list's items name no kind (health reads it) */
+	if (!json_object_get(l, "kind"))
+		json_object_set_new(l, "kind", json_string(it->src->kind));
+	if (!json_object_get(l, "apiVersion"))
+		json_object_set(l, "apiVersion", json_object_get(it->obj, "apiVersion"));
+	json_object_set(live, it->key, l);
+	it->same = in_sync(it->obj, l);
+	if (it->same)
+		memo_put(m, it, l);
+	else if (m)
+		json_object_del(m->live, it->key);
+	if (!it->same)
+		slog(SLOG_DEBUG, "sync: live differs from Git", "object", it->key, NULL);
+}
+
+/* name -> item of a list (borrowed), a new object */
+static json_t *by_name(const json_t *list)
+{
+	json_t *byname = json_object(), *v;
+	size_t k;
+
+	json_array_foreach(list, k, v)
+	{
+		const char *name =
+		    json_string_value(json_object_get(json_object_get(v, "metadata"), "name"));
+		if (name)
+			json_object_set(byname, name, v);
+	}
+	return byname;
+}
+
+/* The group's resourceVersions, by name, from a metadata list. */
+struct seen {
+	json_t *index; /* name -> position in the group */
+	char **rvs;    /* per position: the live resourceVersion, or NULL (absent) */
+};
+
+static int saw(void *ud, const char *name, const char *ns, const char *rv)
+{
+	struct seen *sn = ud;
+	json_t *at = json_object_get(sn->index, name);
+	(void)ns;
+	if (at && !sn->rvs[json_integer_value(at)])
+		sn->rvs[json_integer_value(at)] = strdup(rv);
+	return 0;
+}
+
+/*
+ * The items of one kind and namespace (idx[0..k)) with a memo: their
+ * metadata is listed; an item whose resourceVersion is the one it was last
+ * in sync at is in sync still, and the others are read whole (one by one
+ * when they are few). 0, or -1 when the metadata list failed.
+ */
+static int mark_by_memo(struct kube_client *c, struct item *items, const size_t *idx, size_t k,
+                        const struct kube_ref *ref, const char *sel, struct sync_memo *m,
+                        json_t *live)
+{
+	struct seen sn = {json_object(), calloc(k ? k : 1, sizeof(char *))};
+	json_t *full = NULL;
+	size_t need = 0;
+	unsigned char *want = calloc(k ? k : 1, 1);
+	int rc = -1;
+
+	if (!want || !sn.index || !sn.rvs)
+		goto out;
+	for (size_t x = 0; x < k; x++)
+		json_object_set_new(sn.index, items[idx[x]].src->name, json_integer((json_int_t)x));
+	if (kube_list_meta(c, ref, sel, saw, &sn) < 0)
+		goto out;
+	for (size_t x = 0; x < k; x++) {
+		struct item *it = &items[idx[x]];
+		json_t *kept;
+		if (!sn.rvs[x]) {
+			json_object_del(m->live, it->key); /* not there: it is created */
+			continue;
+		}
+		kept = memo_get(m, it, sn.rvs[x]);
+		if (kept) {
+			it->same = 1;
+			json_object_set(live, it->key, kept);
+		} else {
+			want[x] = 1;
+			need++;
+		}
+	}
+	if (need > MEMO_GETS) {
+		struct kube_list_opts whole = {sel, NULL, 0};
+		json_t *listed = NULL;
+		if (kube_list(c, &listed, NULL, ref, &whole) == 0)
+			full = by_name(listed);
+		json_decref(listed);
+	}
+	for (size_t x = 0; x < k; x++) {
+		struct item *it = &items[idx[x]];
+		json_t *l = NULL;
+		if (!want[x])
+			continue;
+		if (full) {
+			l = json_incref(json_object_get(full, it->src->name));
+		} else {
+			struct kube_ref one = *ref;
+			one.name = it->src->name;
+			if (kube_get(c, &l, &one) < 0)
+				l = NULL;
+		}
+		if (l)
+			judge_item(it, l, m, live);
+		json_decref(l);
+	}
+	rc = 0;
+out:
+	for (size_t x = 0; sn.rvs && x < k; x++)
+		free(sn.rvs[x]);
+	free(sn.rvs);
+	json_decref(sn.index);
+	json_decref(full);
+	free(want);
+	return rc;
+}
+
 /*
  * Read what is live with one LIST per kind and namespace (by the tracking
  * label), mark the items that already match, and keep the live objects in
  * *live by key. A list that fails marks nothing: its items are applied as
- * usual, which is always safe.
+ * usual, which is always safe. With a memo, the lists are of metadata only
+ * (see mark_by_memo()).
  */
 static void mark_unchanged(struct kube_client *c, struct item *items, size_t n,
                            const struct sync_opts *o, json_t *live)
 {
 	char sel[512];
 	unsigned char *done = calloc(n ? n : 1, 1);
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
 
-	if (!done)
+	if (!done || !idx) {
+		free(done);
+		free(idx);
 		return;
+	}
 	snprintf(sel, sizeof(sel), "%s=%s", SYNC_LABEL_APP, o->app);
 	for (size_t i = 0; i < n; i++) {
 		const struct kube_resource *res = items[i].res;
 		const char *ns = json_string_value(
 		    json_object_get(json_object_get(items[i].obj, "metadata"), "namespace"));
 		const char *api = json_string_value(json_object_get(items[i].obj, "apiVersion"));
-		json_t *list = NULL, *byname, *v;
-		size_t k;
+		json_t *list = NULL, *byname;
+		size_t k = 0;
 
 		if (done[i] || !res || items[i].needs_crd)
 			continue;
-		struct kube_ref ref = {api, items[i].src->kind, ns ? ns : "", NULL};
-		struct kube_list_opts lo = {sel, NULL, 0};
-		if (kube_list(c, &list, NULL, &ref, &lo) < 0) {
-			for (size_t j = i; j < n; j++)
-				if (items[j].res == res)
-					done[j] = 1;
-			continue;
-		}
-		byname = json_object();
-		json_array_foreach(list, k, v)
-		{
-			const char *name = json_string_value(
-			    json_object_get(json_object_get(v, "metadata"), "name"));
-			if (name)
-				json_object_set(byname, name, v);
-		}
+		/* the items of this kind, apiVersion and namespace */
 		for (size_t j = i; j < n; j++) {
 			const char *jns = json_string_value(json_object_get(
 			    json_object_get(items[j].obj, "metadata"), "namespace"));
 			const char *japi =
 			    json_string_value(json_object_get(items[j].obj, "apiVersion"));
-			if (done[j] || items[j].res != res ||
+			if (done[j] || items[j].res != res || items[j].needs_crd ||
 			    strcmp(jns ? jns : "", ns ? ns : "") ||
 			    strcmp(japi ? japi : "", api ? api : ""))
 				continue;
 			done[j] = 1;
-			json_t *l = json_object_get(byname, items[j].src->name);
-			if (!l)
-				continue;
-			/* a list's items name no kind (health reads it) */
-			if (!json_object_get(l, "kind"))
-				json_object_set_new(l, "kind", json_string(items[j].src->kind));
-			if (!json_object_get(l, "apiVersion"))
-				json_object_set(l, "apiVersion",
-				                json_object_get(items[j].obj, "apiVersion"));
-			json_object_set(live, items[j].key, l);
-			items[j].same = in_sync(items[j].obj, l);
-			if (!items[j].same)
-				slog(SLOG_DEBUG, "sync: live differs from Git", "object",
-				     items[j].key, NULL);
+			idx[k++] = j;
+		}
+		struct kube_ref ref = {api, items[i].src->kind, ns ? ns : "", NULL};
+		if (o->memo && mark_by_memo(c, items, idx, k, &ref, sel, o->memo, live) == 0)
+			continue;
+		struct kube_list_opts lo = {sel, NULL, 0};
+		if (kube_list(c, &list, NULL, &ref, &lo) < 0)
+			continue;
+		byname = by_name(list);
+		for (size_t x = 0; x < k; x++) {
+			json_t *l = json_object_get(byname, items[idx[x]].src->name);
+			if (l)
+				judge_item(&items[idx[x]], l, o->memo, live);
 		}
 		json_decref(byname);
 		json_decref(list);
 	}
+	/* what left the render leaves the memo */
+	if (o->memo && json_object_size(o->memo->live) > n) {
+		json_t *keep = json_object();
+		for (size_t i = 0; i < n && keep; i++) {
+			json_t *e =
+			    items[i].key ? json_object_get(o->memo->live, items[i].key) : NULL;
+			if (e)
+				json_object_set(keep, items[i].key, e);
+		}
+		if (keep) {
+			json_decref(o->memo->live);
+			o->memo->live = keep;
+		}
+	}
 	free(done);
+	free(idx);
 }
 
 /* Namespace and tracking label; the key. Returns 0, or -1 after reporting. */
@@ -552,7 +811,9 @@ static int finish_item(struct item *it, const struct kube_resource *r, const str
 static int prepare(struct item *items, struct kube_client *c, const struct manifest_set *set,
                    const struct sync_opts *o, struct diag *errs)
 {
-	int bad = 0;
+	struct sync_memo *m = o->memo;
+	int bad = 0, reuse = m && o->memo_key && m->key && strcmp(m->key, o->memo_key) == 0 &&
+	                     m->n == set->count;
 
 	for (size_t i = 0; i < set->count; i++) {
 		struct item *it = &items[i];
@@ -562,11 +823,20 @@ static int prepare(struct item *items, struct kube_client *c, const struct manif
 		int rc;
 
 		it->src = &set->objs[i];
-		it->obj = json_deep_copy(set->objs[i].obj);
 		it->rank = rank_of(set->objs[i].kind);
+		rc = kube_resolve(c, &r, api, set->objs[i].kind);
+		if (rc == 0 && reuse && m->objs[i]) {
+			/* the same render, prepared the same way last time */
+			it->obj = json_incref(m->objs[i]);
+			it->key = strdup(m->keys[i]);
+			it->res = r;
+			if (!it->key)
+				return sluice_error_set(SLUICE_ENOMEM, "out of memory");
+			continue;
+		}
+		it->obj = json_deep_copy(set->objs[i].obj);
 		if (!it->obj)
 			return sluice_error_set(SLUICE_ENOMEM, "out of memory");
-		rc = kube_resolve(c, &r, api, set->objs[i].kind);
 		if (rc == SLUICE_ENOTFOUND &&
 		    defined_in_set(set, set->objs[i].group, set->objs[i].kind)) {
 			it->needs_crd = 1;
@@ -584,6 +854,8 @@ static int prepare(struct item *items, struct kube_client *c, const struct manif
 		if ((rc = finish_item(it, r, o)) < 0)
 			return rc;
 	}
+	if (!bad && m && o->memo_key && !reuse)
+		memo_keep_prepared(m, o->memo_key, items, set->count);
 	return bad ? SLUICE_EINVALID : 0;
 }
 

@@ -251,6 +251,83 @@ static void status_mapping(void **state)
 	assert_string_equal(msg, "GET /u: HTTP 502: <html>bad gateway</html>");
 }
 
+struct seen_items {
+	int n;
+	char names[8][64], rvs[8][64];
+};
+
+static int note_item(void *ud, const char *name, const char *ns, const char *rv)
+{
+	struct seen_items *s = ud;
+	(void)ns;
+	if (s->n < 8) {
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+		snprintf(s->rvs[s->n], sizeof(s->rvs[0]), "%s", rv);
+	}
+	s->n++;
+	return 0;
+}
+
+/* The metadata walk a resync uses instead of parsing whole lists. */
+static void list_metadata_is_walked_not_built(void **state)
+{
+	struct seen_items s;
+	char cont[64];
+	(void)state;
+
+	static const char list[] =
+	    "{\"kind\":\"PartialObjectMetadataList\",\"metadata\":{\"resourceVersion\":\"77\","
+	    "\"continue\":\"abc\"},\"items\":[{\"metadata\":{\"managedFields\":[{\"fieldsV1\":"
+	    "{\"f:metadata\":{\"f:name\":{}}},\"manager\":\"x\\\"y\"}],\"name\":\"web\","
+	    "\"namespace\":\"shop\",\"resourceVersion\":\"12\",\"labels\":{\"a\":\"b\"}},"
+	    "\"kind\":\"PartialObjectMetadata\"},{\"metadata\":{\"name\":\"api\","
+	    "\"resourceVersion\":\"13\",\"generation\":-1.5e3,\"x\":[true,false,null,\"\\u00e9\"]}}"
+	    ","
+	    "{\"metadata\":{\"name\":\"we\\u0062\",\"resourceVersion\":\"14\"}},"
+	    "{\"metadata\":{\"resourceVersion\":\"15\"}}]}";
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(kube_scan_list(list, strlen(list), note_item, &s, cont, sizeof(cont)), 0);
+	/* an escaped name (no object has one) and a nameless item are not reported */
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.names[0], "web");
+	assert_string_equal(s.rvs[0], "12");
+	assert_string_equal(s.names[1], "api");
+	assert_string_equal(s.rvs[1], "13");
+	assert_string_equal(cont, "abc");
+
+	/* what is not JSON is refused, whatever part of it was read */
+	const char *bad[] = {"",
+	                     "{",
+	                     "{\"items\":[{\"metadata\":{\"name\":\"a\"}}]",
+	                     "{\"items\":[{\"metadata\":{\"name\":\"a\",}}]}",
+	                     "{\"items\":[01x]}",
+	                     "{\"a\":tru}",
+	                     "{\"a\":\"\\x\"}",
+	                     "{\"a\":\"\\u12\"}",
+	                     "{\"a\":1} {}",
+	                     "{\"a\":\"\n\"}",
+	                     "[1,]"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		assert_int_equal(
+		    kube_scan_list(bad[i], strlen(bad[i]), note_item, &s, cont, sizeof(cont)),
+		    SLUICE_ERROR);
+	}
+	/* nesting is bounded: deep input is refused, not recursed into */
+	char deep[4000];
+	memset(deep, '[', sizeof(deep));
+	memcpy(deep, "{\"a\":", 5);
+	assert_int_equal(kube_scan_list(deep, sizeof(deep), note_item, &s, cont, sizeof(cont)),
+	                 SLUICE_ERROR);
+	/* a continue token longer than the caller's buffer is an error, not cut */
+	static const char longcont[] =
+	    "{\"metadata\":{\"continue\":\"0123456789012345678901234567890123456789012345678901234"
+	    "567890123456789\"},\"items\":[]}";
+	assert_int_equal(
+	    kube_scan_list(longcont, strlen(longcont), note_item, &s, cont, sizeof(cont)),
+	    SLUICE_ELIMIT);
+}
+
 static void kubeconfig_files(void **state)
 {
 	char p[4300];
@@ -303,6 +380,7 @@ int main(void)
 	    cmocka_unit_test(silent_watch_is_restarted),
 	    cmocka_unit_test(status_mapping),
 	    cmocka_unit_test(kubeconfig_files),
+	    cmocka_unit_test(list_metadata_is_walked_not_built),
 	};
 	return cmocka_run_group_tests_name("kube_offline", tests, group_setup, group_teardown);
 }

@@ -101,7 +101,7 @@ static json_t *inventory; /* carried from one test to the next, as the controlle
 static void first_sync_applies_in_order(void **state)
 {
 	struct sync_result r;
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, NULL, NULL};
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, NULL, NULL, NULL, NULL};
 	(void)state;
 
 	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
@@ -166,7 +166,7 @@ static void versions(char *out, size_t n)
 static void a_resync_writes_nothing_and_heals_drift(void **state)
 {
 	struct sync_result r;
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL};
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL, NULL, NULL};
 	char before[8192], after[8192];
 	(void)state;
 
@@ -226,10 +226,81 @@ static void a_resync_writes_nothing_and_heals_drift(void **state)
 	json_decref(cm);
 }
 
+/*
+ * With a memo (as sluiced keeps one per app), a resync reads metadata only
+ * and still heals drift: an object whose resourceVersion moved is read whole
+ * and compared again; the rest is not re-read.
+ */
+static void a_memo_keeps_resyncs_cheap_and_still_heals(void **state)
+{
+	struct sync_result r;
+	struct sync_memo *memo = sync_memo_new();
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, "c1", memo, "c1|apps"};
+	char before[8192], after[8192];
+	(void)state;
+
+	assert_non_null(memo);
+	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
+	                                  "apps/app.yaml", app_yaml, NULL);
+	for (int round = 0; round < 3; round++) {
+		versions(before, sizeof(before));
+		unsigned long req0 = kube_client_requests(kc);
+		sync_result_init(&r);
+		assert_int_equal(sync_run(&r, kc, set, &o), 0);
+		unsigned long reqs = kube_client_requests(kc) - req0;
+		versions(after, sizeof(after));
+		assert_int_equal(r.applied, 0);
+		assert_int_equal(r.unchanged, 7);
+		assert_string_equal(before, after);
+		/* the first round reads each object once; later ones only list metadata */
+		if (round > 0)
+			assert_true(reqs <= 6);
+		/* health still sees whole live objects, status included */
+		json_t *web = json_object_get(r.live, "apps|Deployment|shop|web");
+		assert_non_null(json_object_get(web, "spec"));
+		assert_string_equal(json_string_value(json_object_get(web, "kind")), "Deployment");
+		/* from the second round on, it is the memo's copy (kept without managedFields) */
+		if (round > 0)
+			assert_null(json_object_get(json_object_get(web, "metadata"), "managedFields"));
+		sync_result_dispose(&r);
+	}
+
+	/* drift by another writer: healed through the memo, only that object written */
+	struct kube_ref ref = {"v1", "ConfigMap", "shop", "settings"};
+	assert_int_equal(kube_patch(kc, NULL, &ref, KUBE_PATCH_MERGE,
+	                            "{\"data\":{\"mode\":\"green\"}}", NULL, 0),
+	                 0);
+	sync_result_init(&r);
+	assert_int_equal(sync_run(&r, kc, set, &o), 0);
+	assert_int_equal(r.applied, 1);
+	assert_int_equal(r.unchanged, 6);
+	sync_result_dispose(&r);
+	json_t *cm = get("v1", "ConfigMap", "shop", "settings");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(cm, "data"), "mode")),
+	                    "blue");
+	json_decref(cm);
+
+	/* a change that keeps the value (a label added by hand) moves the
+	 * resourceVersion: read again, found in sync, nothing written */
+	assert_int_equal(kube_patch(kc, NULL, &ref, KUBE_PATCH_MERGE,
+	                            "{\"metadata\":{\"labels\":{\"team\":\"x\"}}}", NULL, 0),
+	                 0);
+	versions(before, sizeof(before));
+	sync_result_init(&r);
+	assert_int_equal(sync_run(&r, kc, set, &o), 0);
+	assert_int_equal(r.applied, 0);
+	assert_int_equal(r.unchanged, 7);
+	sync_result_dispose(&r);
+	versions(after, sizeof(after));
+	assert_string_equal(before, after);
+	manifest_set_free(set);
+	sync_memo_free(memo);
+}
+
 static void a_bad_commit_changes_nothing(void **state)
 {
 	struct sync_result r;
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL};
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL, NULL, NULL};
 	(void)state;
 
 	/* a new ConfigMap, and a Deployment the API rejects */
@@ -302,7 +373,7 @@ static void what_left_git_is_pruned(void **state)
 	json_decref(hand);
 	json_array_append_new(inventory, json_string("|ConfigMap|shop|handmade"));
 
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL};
+	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL, NULL, NULL};
 	const char *next = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-v2\n";
 	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
 	                                  "apps/app.yaml", next, NULL);
@@ -335,6 +406,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(first_sync_applies_in_order),
 	    cmocka_unit_test(a_resync_writes_nothing_and_heals_drift),
+	    cmocka_unit_test(a_memo_keeps_resyncs_cheap_and_still_heals),
 	    cmocka_unit_test(a_bad_commit_changes_nothing),
 	    cmocka_unit_test(what_left_git_is_pruned),
 	};
