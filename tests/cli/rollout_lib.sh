@@ -8,6 +8,16 @@
 #                                     writes $tmp/work/apps/rollout.yaml
 #   rollout_first_commit              commit, namespace shop, the Application
 #   cleanup_extra                     define it to stop what the test started
+#
+# Opt-in, for tests that need them: set repo_url (default $bare: where the
+# Application fetches from and what push's webhook names) and source_extra
+# (appended to the Application's spec.source, e.g. ", secretRef: {name: x}")
+# before rollout_first_commit; define rollout_before_app to create what the
+# Application needs in namespace shop (a Secret); record FILE KIND NAME
+# JSONPATH keeps one line per write of an object (a watch; a plain path, as
+# kubectl's watch prints a {range} template only once), and lines_since FILE
+# MARK prints its lines from line MARK on (MARK=$(wc -l <FILE): the state at
+# the mark, then each write after it), repeats of a line dropped.
 if ! command -v kubectl >/dev/null; then
 	skip "$(basename "$0")" "kubectl not installed"
 	exit 0
@@ -18,9 +28,15 @@ pid=
 port=
 G="git -c user.name=Dev -c user.email=dev@example.com -c init.defaultBranch=main"
 bare="$tmp/shop.git"
+repo_url=
+source_extra=
+recorders=()
 cleanup_extra() { :; }
+rollout_before_app() { :; }
 rollout_cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	local r
+	for r in "${recorders[@]}"; do kill "$r" 2>/dev/null; done
 	cleanup_extra
 	tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1
 	cat "$tmp"/ctl*.log >"/tmp/$(basename "$0" .sh)-ctl.log" 2>/dev/null
@@ -83,12 +99,13 @@ rollout_first_commit() {
 	commit "web v1"
 	git -C "$bare" symbolic-ref HEAD refs/heads/main
 	kubectl create namespace shop >/dev/null
+	rollout_before_app
 	cat <<Y | kubectl apply -f - >/dev/null
 apiVersion: sluice.dev/v1alpha1
 kind: Application
 metadata: {name: shop, namespace: shop}
 spec:
-  source: {repoURL: "$bare", path: apps}
+  source: {repoURL: "${repo_url:-$bare}", path: apps$source_extra}
   syncPolicy: {interval: 1h}
 Y
 }
@@ -107,8 +124,12 @@ print(p)' "$tmp/ctl$1.log")
 
 push() { # push MESSAGE: commit and tell sluiced through its signed webhook
 	commit "$1"
+	notify
+}
+
+notify() { # tell sluiced through its signed webhook that main moved, as a Git server would
 	local body sig
-	body="{\"ref\":\"refs/heads/main\",\"repository\":{\"clone_url\":\"$bare\"}}"
+	body="{\"ref\":\"refs/heads/main\",\"repository\":{\"clone_url\":\"${repo_url:-$bare}\"}}"
 	sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac s3cret | sed 's/^.*= //')
 	curl -s -o /dev/null -H "X-Hub-Signature-256: sha256=$sig" --data-binary "$body" "http://127.0.0.1:$port/hooks/git"
 }
@@ -132,4 +153,14 @@ watch_weights() { # record each distinct status.desiredWeight until phase is $1 
 		sleep 0.1
 	done
 	return 1
+}
+
+record() { # record FILE KIND NAME JSONPATH: a line into FILE for each write of the object in shop
+	local file=$1
+	kubectl get "$2" "$3" -n shop -w -o jsonpath="$4{\"\\n\"}" >"$file" 2>/dev/null &
+	recorders+=($!)
+	until_ 10 'test -s "$file"' # the object as it is now: the first line
+}
+lines_since() { # lines_since FILE MARK: the lines from line MARK on, repeats of a line dropped
+	tail -n +"$2" "$1" | uniq
 }

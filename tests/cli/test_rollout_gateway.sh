@@ -2,7 +2,10 @@
 # Canary rollouts end to end through a Gateway API HTTPRoute: the route's
 # backendRefs carry the weights between the stable Service and web-canary, the
 # sync leaves them alone while the rollout runs, Services are pinned to their
-# pods, and the route is Git's again after promotion; then an abort.
+# pods, and the route is Git's again after promotion; then abort and retry, a
+# newer commit superseding the canary, and a canary that never gets ready. A
+# watch on the route records every write of its weights, so the sequences
+# asserted are the ones the API held, not samples.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rollout_lib.sh"
 rollout_setup "$0" tests/data/crds/httproute.yaml
@@ -47,6 +50,15 @@ if [ "$(weights_at)" = "web= " ] && [ "$(image web)" = web:1 ]; then
 else
 	not_ok "first sync: the route as Git wrote it" "$(weights_at)" "$(ro .status)"
 fi
+record "$tmp/route.log" httproute web '{.spec.rules[0].backendRefs}'
+mark() { # the record's line count, once its last line is the route as the API holds it now
+	until_ 5 'test "$(route_lines "$(wc -l <"$tmp/route.log")")" = "$(weights_at)"'
+	wc -l <"$tmp/route.log"
+}
+route_lines() { # the route's weights from line $1 of the record on, as weights_at writes them
+	lines_since "$tmp/route.log" "$1" | jq -r 'map("\(.name)=\(.weight // "")") | join(" ") + " "' | uniq
+}
+route_since() { route_lines "$1" | tr '\n' '|'; }
 
 web web:2
 push "web v2"
@@ -90,12 +102,70 @@ fi
 web web:3
 push "web v3"
 until_ 60 'test "$(weights_at)" = "web=75 web-canary=25 "'
+m=$(mark)
 kubectl annotate rollout web -n shop --overwrite "sluice.dev/action=abort $(date +%s%N)" >/dev/null
 until_ 20 phase_is Aborted
+until_ 10 'test "$(route_lines "$m" | tail -n 1)" = "web= "'
+seq=$(route_since "$m")
+case "$seq" in # the abort lands at 25 or, past the 2 s pause, at 50
+"web=75 web-canary=25 |web=100 web-canary=0 |web= |" | "web=50 web-canary=50 |web=100 web-canary=0 |web= |") abort_seq=yes ;;
+*) abort_seq=no ;;
+esac
 if [ "$(weights_at)" = "web= " ] && [ "$(image web)" = web:2 ] &&
-	[ "$(canary_replicas)" = 0 ]; then
-	ok "abort: all traffic back to web at once, the canary scaled to 0"
+	[ "$(canary_replicas)" = 0 ] && [ $abort_seq = yes ] &&
+	! kubectl get service web-canary -n shop >/dev/null 2>&1; then
+	ok "abort: weight 0 to web-canary at once, then the route is Git's again; the canary scaled to 0"
 else
-	not_ok "abort: all traffic back to web at once" "$(weights_at)" "$(ro .status)"
+	not_ok "abort: all traffic back to web at once" "route since the abort: $seq" "$(ro .status)"
+fi
+
+# retry: the same commit's steps again, from weight 0
+m=$(mark)
+kubectl annotate rollout web -n shop --overwrite "sluice.dev/action=retry $(date +%s%N)" >/dev/null
+until_ 60 phase_is Paused
+until_ 10 'test "$(weights_at)" = "web=50 web-canary=50 "'
+seq=$(route_since "$m")
+if [ "$seq" = "web= |web=100 web-canary=0 |web=75 web-canary=25 |web=50 web-canary=50 |" ] &&
+	[ "$(image web-canary)" = web:3 ] && [ "$(image web)" = web:2 ] &&
+	[ "$(ro .status.canary.commit)" = "$(git -C "$bare" rev-parse main)" ] &&
+	[ "$(ro .status.currentStep)" = 3 ]; then
+	ok "retry: web:3's steps again, the route at 0, 25, 50 for web-canary"
+else
+	not_ok "retry: web:3's steps again" "route since the retry: $seq" "$(ro .status)"
+fi
+
+# web:4 while web:3 waits at the gate: web:3 is never promoted, web:4 starts at step 1
+m=$(mark)
+web web:4
+push "web v4"
+until_ 30 'test "$(image web-canary)" = web:4'
+until_ 60 phase_is Paused
+until_ 10 'test "$(weights_at)" = "web=50 web-canary=50 "'
+seq=$(route_since "$m")
+if [ "$seq" = "web=50 web-canary=50 |web=100 web-canary=0 |web=75 web-canary=25 |web=50 web-canary=50 |" ] &&
+	[ "$(ro '.status.history[0].result')" = Superseded ] && [ "$(image web)" = web:2 ] &&
+	[ "$(ro .status.canary.commit)" = "$(git -C "$bare" rev-parse main)" ] &&
+	[ "$(ro .status.currentStep)" = 3 ]; then
+	ok "supersede: web-canary drops to weight 0, then web:4 starts again at step 1 (25, 50); web:3 never promoted, stable stays web:2"
+else
+	not_ok "supersede: web:4 starts again at step 1" "route since the push: $seq" "stable $(image web), canary $(image web-canary)" "$(ro .status)"
+fi
+
+# web:5 never gets ready: no weight ever reaches it; rolled back at the deadline
+m=$(mark)
+web web:5 unready
+push "web v5 (never ready)"
+unready_pods() { kubectl get pods -n shop -l sluice.dev/canary=true -o jsonpath='{range .items[*]}{.metadata.annotations.sandbox\.sluice\.dev/ready}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | grep -c '^false ' || true; }
+until_ 20 'test "$(unready_pods)" -gt 0'
+unready=$(unready_pods)
+until_ 60 phase_is RolledBack
+until_ 10 'test "$(route_lines "$m" | tail -n 1)" = "web= "'
+seq=$(route_since "$m")
+if [ "$seq" = "web=50 web-canary=50 |web=100 web-canary=0 |web= |" ] && [ "$unready" -gt 0 ] && [ "$(image web)" = web:2 ] &&
+	[[ "$(ro .status.message)" == *"progress deadline"* ]] &&
+	[ "$(ro '.status.history[0].result')" = RolledBack ] && [ "$(canary_replicas)" = 0 ]; then
+	ok "a canary whose $unready pod(s) never get ready gets no weight (route since the push: $seq) and is rolled back at the deadline"
+else
+	not_ok "a canary that never gets ready gets no weight" "route since the push: $seq" "unready canary pods: $unready" "$(ro .status)"
 fi
 kill -TERM $pid; wait $pid 2>/dev/null; pid=
