@@ -13,6 +13,7 @@ pkgs=(
 	curl openssl etcd-server             # the test sandbox (tests/sandbox/build-kube adds Go)
 	openssh-server openssh-client nginx fcgiwrap # Git servers for the tests (gitservers)
 	prometheus                           # the analysis tests run their own, on loopback
+	tmux                                 # the test of `sluice status --watch` reads its screen
 )
 
 missing=()

@@ -96,6 +96,7 @@ const char *analysis_verdict_name(enum analysis_verdict v);
 
 struct analysis_vars {
 	const char *namespace, *service, *canary, *stable, *canary_hash, *stable_hash;
+	const char *rollout; /* the Rollout's name (a label of the exported metrics) */
 };
 
 /*

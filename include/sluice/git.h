@@ -45,6 +45,7 @@ struct gitsrc_result {
 	char commit[41];   /* the checked-out commit */
 	char subject[256]; /* its subject line */
 	char author[128];
+	long long time; /* its committer time (Unix seconds; 0 when unknown) */
 };
 
 /*

@@ -51,6 +51,9 @@
 #define SYNC_ANNOTATION_STABLE_COMMIT  "sluice.dev/stable-commit"
 #define SYNC_ANNOTATION_DESIRED        "sluice.dev/desired-template"
 #define SYNC_ANNOTATION_DESIRED_COMMIT "sluice.dev/desired-commit"
+/* and that commit's subject and time (RFC 3339), for status and lead time */
+#define SYNC_ANNOTATION_DESIRED_SUBJECT "sluice.dev/desired-subject"
+#define SYNC_ANNOTATION_DESIRED_TIME    "sluice.dev/desired-commit-time"
 
 /*
  * What one app's syncs keep from one run to the next (NULL: nothing). For the
@@ -75,6 +78,8 @@ struct sync_opts {
 	const char *revision;         /* the Git commit being synced ("" or NULL: unknown) */
 	struct sync_memo *memo;       /* or NULL */
 	const char *memo_key;         /* names the render `set` is (with memo) */
+	const char *subject;          /* the commit's subject, or NULL */
+	long long commit_time;        /* its committer time (Unix seconds), or 0 */
 };
 
 struct sync_result {

@@ -243,18 +243,28 @@ static void keep(json_t *state, json_t *m)
 	json_object_set_new(state, "measurements", list);
 }
 
+/* The spacing of a judged series' points, in whole seconds: 30 points over
+ * the lookback. {{step}} in a judged query is this, so a rate window can be
+ * as long as the spacing and no longer (points whose windows overlap are not
+ * independent, and the test assumes they are). */
+static long judge_step_s(long lookback_ms)
+{
+	long s = lookback_ms / 30000;
+	return s < 1 ? 1 : s;
+}
+
 /* The samples of a range query's one series (NaN removed, as Kayenta does). */
 static int series_of(struct prom_client *pcl, const char *query, long long now_ms, long lookback_ms,
                      double **out, size_t *n)
 {
 	struct prom_result *r = NULL;
 	double end = (double)now_ms / 1000.0, start = end - (double)lookback_ms / 1000.0;
-	double step = (double)lookback_ms / 1000.0 / 30.0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = prom_query_range(pcl, &r, query, start, end, step < 1 ? 1 : step)) < 0)
+	if ((rc = prom_query_range(pcl, &r, query, start, end, (double)judge_step_s(lookback_ms))) <
+	    0)
 		return rc;
 	if (r->nseries > 1) {
 		prom_result_free(r);
@@ -344,11 +354,12 @@ static int judge_metric(struct prom_client *pcl, const struct analysis_metric *m
 static struct metrics *analysis_metrics(void)
 {
 	struct metrics *r = metrics_default();
-	static const char *const per_metric[] = {"namespace", "target", "metric", "side", NULL};
-	static const char *const per_bound[] = {"namespace", "target", "metric", "bound", NULL};
-	static const char *const per_verdict[] = {"namespace", "target", "metric", "verdict", NULL};
-	static const char *const per_run[] = {"namespace", "target", "verdict", NULL};
-	static const char *const per_target[] = {"namespace", "target", NULL};
+	static const char *const per_metric[] = {"namespace", "rollout", "metric", "side", NULL};
+	static const char *const per_bound[] = {"namespace", "rollout", "metric", "bound", NULL};
+	static const char *const per_verdict[] = {"namespace", "rollout", "metric", "verdict",
+	                                          NULL};
+	static const char *const per_run[] = {"namespace", "rollout", "verdict", NULL};
+	static const char *const per_target[] = {"namespace", "rollout", NULL};
 
 	if (!r ||
 	    metrics_family(r, METRICS_GAUGE, "sluice_analysis_metric_value",
@@ -368,7 +379,7 @@ static struct metrics *analysis_metrics(void)
 	                   "Analysis runs, by verdict (Passed, Failed, Inconclusive, Error).",
 	                   per_run) < 0 ||
 	    metrics_family(r, METRICS_GAUGE, "sluice_analysis_last_run_timestamp_seconds",
-	                   "When the last analysis run of a Rollout's target took place "
+	                   "When the last analysis run of a Rollout took place "
 	                   "(Unix time).",
 	                   per_target) < 0) {
 		slog(SLOG_DEBUG, "analysis: metrics not exported", "error", sluice_error_last(),
@@ -382,7 +393,8 @@ static void export_measurement(const struct analysis_vars *vars, const struct an
                                const char *verdict, double value, double cmed, double smed)
 {
 	struct metrics *r = analysis_metrics();
-	const char *ns = vars->namespace ?: "", *target = vars->stable ?: "";
+	const char *ns = vars->namespace ?: "",
+	           *target = vars->rollout ?: (vars->stable ?: ""); /* the rollout label */
 
 	if (!r)
 		return;
@@ -407,7 +419,8 @@ static void export_measurement(const struct analysis_vars *vars, const struct an
 static void export_run(const struct analysis_vars *vars, enum analysis_verdict v, long long now_ms)
 {
 	struct metrics *r = analysis_metrics();
-	const char *ns = vars->namespace ?: "", *target = vars->stable ?: "";
+	const char *ns = vars->namespace ?: "",
+	           *target = vars->rollout ?: (vars->stable ?: ""); /* the rollout label */
 
 	if (!r)
 		return;
@@ -450,6 +463,11 @@ int analysis_run(enum analysis_verdict *v, char *why, size_t whyn, const struct 
 		json_t *rec;
 
 		int judged = 0;
+		char step[32];
+		snprintf(step, sizeof(step), "%lds",
+		         m->baseline ? judge_step_s(m->lookback_ms)
+		                     : (a->interval_ms + 999) / 1000);
+		json_object_set_new(tvars, "step", json_string(step));
 		if ((rc = promql_render(&query, m->query, tvars)) < 0 ||
 		    (m->baseline && (rc = promql_render(&base, m->baseline, tvars)) < 0)) {
 			snprintf(line, sizeof(line), "%s: %s", m->name, sluice_error_last());

@@ -301,10 +301,13 @@ int cli_diff(struct cli *c, int argc, char **argv)
 	}
 	const json_t *prune =
 	    json_object_get(json_object_get(json_object_get(app, "spec"), "syncPolicy"), "prune");
-	struct sync_opts so = {
-	    pos[0],      r.namespace, !json_is_false(prune),
-	    0,           60000,       json_object_get(json_object_get(app, "status"), "inventory"),
-	    r.git.commit};
+	struct sync_opts so = {.app = pos[0],
+	                       .namespace = r.namespace,
+	                       .prune = !json_is_false(prune),
+	                       .crd_timeout_ms = 60000,
+	                       .prev_inventory =
+	                           json_object_get(json_object_get(app, "status"), "inventory"),
+	                       .revision = r.git.commit};
 	rc = sync_diff(kc, set, &so, c->out, &errs);
 	if (rc < 0) {
 		for (size_t i = 0; i < errs.count; i++)

@@ -136,8 +136,12 @@ static json_t *side(const json_t *rev, const json_t *dep, const json_t *app)
 	              sat(rev, "hash", NULL) ? sat(rev, "hash", NULL) : "", "pods", pods_of(dep));
 	const char *synced = sat(at(app, "status", "sync"), "revision", NULL);
 	const char *subject = sat(at(app, "status", "sync"), "subject", NULL);
-	/* the Application keeps the subject of the commit it synced last only */
-	if (o && commit && *commit && synced && strcmp(synced, commit) == 0 && subject && *subject)
+	/* the rollout keeps its commit's subject (from the sync); for an older
+	 * status, the Application knows the subject of the commit it synced last */
+	if (o && sat(rev, "subject", NULL))
+		json_object_set_new(o, "subject", json_string(sat(rev, "subject", NULL)));
+	else if (o && commit && *commit && synced && strcmp(synced, commit) == 0 && subject &&
+	         *subject)
 		json_object_set_new(o, "subject", json_string(subject));
 	return o;
 }

@@ -731,6 +731,14 @@ int controller_run_apps(const struct apps_opts *o)
 			else
 				sync_app(c, app, t, o);
 		}
+		/* a deleted Application's render and memo go with it */
+		json_object_foreach(tracked, k, app)
+		{
+			struct tracked *t = slots[json_integer_value(app)];
+			if (!json_object_get(apps, k) && (t->render.set || t->render.memo) &&
+			    !is_busy(&pool, t))
+				render_cache_dispose(&t->render);
+		}
 		json_decref(apps);
 		json_decref(push);
 		if (o->once) {

@@ -120,8 +120,15 @@ int controller_round(struct kube_client *c, struct round *r)
 	if ((rc = controller_render(r, &set)) < 0 || r->skipped)
 		goto out;
 	char memo_key[4200];
-	struct sync_opts so = {r->app,        r->namespace, r->prune, 0, 60000, r->prev_inventory,
-	                       r->git.commit, NULL,         memo_key};
+	struct sync_opts so = {.app = r->app,
+	                       .namespace = r->namespace,
+	                       .prune = r->prune,
+	                       .crd_timeout_ms = 60000,
+	                       .prev_inventory = r->prev_inventory,
+	                       .revision = r->git.commit,
+	                       .memo_key = memo_key,
+	                       .subject = r->git.subject,
+	                       .commit_time = r->git.time};
 	if (r->cache && r->cache->set == set) {
 		/* a cached render: the sync may keep what it learns, too */
 		if (!r->cache->memo)

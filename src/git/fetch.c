@@ -413,11 +413,16 @@ static void revert_and_push(const struct gitsrc_opts *o, git_repository *repo, g
 	         git_commit_summary(bad) ? git_commit_summary(bad) : "", revert_commit,
 	         revert_reason ? revert_reason : "");
 	const git_commit *parents[1] = {tip};
-	if (git_commit_create(&new_id, repo, "refs/sluice/revert", sig, sig, NULL, msg, tree, 1,
-	                      parents) < 0) {
+	/* no ref moves with the commit: refs/sluice/revert stays from the last
+	 * revert in the shared mirror, and need not be this commit's parent */
+	git_reference *rref = NULL;
+	if (git_commit_create(&new_id, repo, NULL, sig, sig, NULL, msg, tree, 1, parents) < 0 ||
+	    git_reference_create(&rref, repo, "refs/sluice/revert", &new_id, 1, "sluice revert") <
+	        0) {
 		report_err(fd, SLUICE_ERROR, "cannot write the revert commit: %s", giterr());
 		goto out;
 	}
+	git_reference_free(rref);
 	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 	po.callbacks = fo->callbacks;
 	po.callbacks.push_update_reference = push_update_cb; /* into `refused` */
@@ -425,6 +430,8 @@ static void revert_and_push(const struct gitsrc_opts *o, git_repository *repo, g
 	char *specs[] = {spec};
 	git_strarray refspecs = {specs, 1};
 	push_refused = refused;
+	/* the push is a connection of its own: it asks for credentials again */
+	((struct state *)fo->callbacks.payload)->cred_attempts = 0;
 	if (git_remote_push(remote, &refspecs, &po) < 0) {
 		report_err(fd, SLUICE_ERROR, "cannot push the revert to %s: %s", branch, giterr());
 		goto out;
@@ -613,8 +620,9 @@ static void child_work(const struct gitsrc_opts *o, const char *dest, int fd, st
 	for (char *c = who; *c; c++)
 		if (*c == '\t')
 			*c = ' ';
-	snprintf(line, sizeof(line), "ok %s\t%s\t%s\n", git_oid_tostr_s(git_object_id(commit)),
-	         subject, who);
+	snprintf(line, sizeof(line), "ok %s\t%s\t%s\t%lld\n",
+	         git_oid_tostr_s(git_object_id(commit)), subject, who,
+	         (long long)git_commit_time((git_commit *)commit));
 	report(fd, line);
 }
 
@@ -903,15 +911,20 @@ static int run(struct gitsrc_result *out, const struct gitsrc_opts *in, const ch
 	close(fd);
 	waitpid(pid, &status, 0);
 	if (strncmp(buf, "ok ", 3) == 0) {
-		char *sha = buf + 3, *subject = strchr(sha, '\t'), *author = NULL;
+		char *sha = buf + 3, *subject = strchr(sha, '\t'), *author = NULL, *when = NULL;
 		if (subject) {
 			*subject++ = '\0';
 			author = strchr(subject, '\t');
 			if (author)
 				*author++ = '\0';
 		}
-		if (author)
+		if (author) {
 			author[strcspn(author, "\n")] = '\0';
+			when = strchr(author, '\t');
+			if (when)
+				*when++ = '\0';
+		}
+		out->time = when ? strtoll(when, NULL, 10) : 0;
 		snprintf(out->commit, sizeof(out->commit), "%.40s", sha);
 		snprintf(out->subject, sizeof(out->subject), "%.255s", subject ? subject : "");
 		snprintf(out->author, sizeof(out->author), "%.127s", author ? author : "");

@@ -100,6 +100,9 @@ static void say(struct ctx *x, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	const char *was = json_string_value(json_object_get(x->st, "message"));
+	if (!was || strcmp(was, buf) != 0)
+		json_object_set_new(x->st, "messageTime", time_str(x->now));
 	json_object_set_new(x->st, "message", json_string(buf));
 }
 
@@ -116,12 +119,17 @@ static void history(struct ctx *x, const char *result, const char *reason)
 	const json_t *canary = json_object_get(x->st, "canary");
 	long long start = time_of(json_object_get(x->st, "startTime"));
 
-	json_array_append_new(h, json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "revision",
-	                                   str_at(canary, "hash", NULL) ?: "", "commit",
-	                                   str_at(canary, "commit", NULL) ?: "", "start",
-	                                   start > 0 ? time_str(start) : json_null(), "end",
-	                                   time_str(x->now), "result", result, "reason",
-	                                   reason ? reason : ""));
+	json_t *e = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "revision",
+	                      str_at(canary, "hash", NULL) ?: "", "commit",
+	                      str_at(canary, "commit", NULL) ?: "", "start",
+	                      start > 0 ? time_str(start) : json_null(), "end", time_str(x->now),
+	                      "result", result, "reason", reason ? reason : "");
+	/* subject and commit time: what `sluice history` shows and lead time needs */
+	if (json_object_get(canary, "subject"))
+		json_object_set(e, "subject", json_object_get(canary, "subject"));
+	if (json_object_get(canary, "commitTime"))
+		json_object_set(e, "commitTime", json_object_get(canary, "commitTime"));
+	json_array_append_new(h, e);
 	json_array_foreach(old, i, v)
 	{
 		if (json_array_size(h) >= HISTORY_MAX)
@@ -307,8 +315,15 @@ static int begin(struct ctx *x, const json_t *desired, const char *hash, const c
 		return rc;
 	if ((rc = apply_canary(x, desired, hash, 0)) < 0)
 		return rc;
-	json_object_set_new(x->st, "canary",
-	                    json_pack("{s:s, s:s}", "hash", hash, "commit", commit));
+	json_t *side = json_pack("{s:s, s:s}", "hash", hash, "commit", commit);
+	/* the commit's subject and time, as the sync handed them over */
+	const char *subject = note(x->stable_dep, SYNC_ANNOTATION_DESIRED_SUBJECT);
+	const char *when = note(x->stable_dep, SYNC_ANNOTATION_DESIRED_TIME);
+	if (subject)
+		json_object_set_new(side, "subject", json_string(subject));
+	if (when && clock_parse(when) > 0)
+		json_object_set_new(side, "commitTime", json_string(when));
+	json_object_set_new(x->st, "canary", side);
 	json_object_set_new(x->st, "phase", json_string("Progressing"));
 	json_object_set_new(x->st, "currentStep", json_integer(0));
 	json_object_set_new(x->st, "desiredWeight", json_integer(0));
@@ -468,9 +483,15 @@ static int promote(struct ctx *x, const json_t *desired, const char *hash, const
 		     (rc = traffic_set_weight(x->c, &x->t, 0)) < 0 ||
 		     (rc = traffic_cleanup(x->c, &x->t)) < 0))
 			return rc;
-		json_object_set_new(x->st, "stable",
-		                    json_pack("{s:s, s:s, s:s}", "hash", hash, "commit", commit,
-		                              "podHash", x->stable_hash));
+		json_t *now_stable = json_pack("{s:s, s:s, s:s}", "hash", hash, "commit", commit,
+		                               "podHash", x->stable_hash);
+		const json_t *from = json_object_get(x->st, "canary");
+		if (json_object_get(from, "subject"))
+			json_object_set(now_stable, "subject", json_object_get(from, "subject"));
+		if (json_object_get(from, "commitTime"))
+			json_object_set(now_stable, "commitTime",
+			                json_object_get(from, "commitTime"));
+		json_object_set_new(x->st, "stable", now_stable);
 		history(x, "Promoted", "all steps passed");
 		json_object_del(x->st, "canary");
 		json_object_del(x->st, "promotion");
@@ -523,7 +544,8 @@ static int analysis_tick(struct ctx *x)
 	if (due >= 0 && x->now >= due && (x->an.count == 0 || runs < x->an.count)) {
 		const char *url = x->hooks ? x->hooks->prometheus_url : NULL;
 		struct analysis_vars vars = {x->spec.namespace, x->spec.service,    x->canary_name,
-		                             x->spec.target,    x->canary_pod_hash, x->stable_hash};
+		                             x->spec.target,    x->canary_pod_hash, x->stable_hash,
+		                             x->spec.name};
 		if ((rc = analysis_run(&v, why, sizeof(why), &x->an, url, &vars, a, x->now)) < 0)
 			return rc;
 		json_object_set_new(a, "lastMessage", json_string(why));

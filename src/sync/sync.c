@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "sluice/base64.h"
+#include "sluice/clock.h"
 #include "sluice/error.h"
 #include "sluice/hmac.h"
 #include "sluice/jsonfmt.h"
@@ -383,6 +384,26 @@ static const json_t *governor(const struct item *items, size_t n, const char *ns
 	return NULL;
 }
 
+static void set_note(json_t *obj, const char *key, json_t *value);
+
+/* The commit's subject and time beside the desired template (a subject cut
+ * inside a UTF-8 sequence loses that sequence's bytes). */
+static void commit_notes(json_t *obj, const struct sync_opts *o)
+{
+	char when[CLOCK_TEXT_MAX];
+	json_t *subject = NULL;
+	size_t n = o->subject ? strlen(o->subject) : 0;
+
+	for (size_t cut = 0; o->subject && !subject && cut < 4 && cut <= n; cut++)
+		subject = json_stringn(o->subject, n - cut);
+	if (subject)
+		set_note(obj, SYNC_ANNOTATION_DESIRED_SUBJECT, subject);
+	if (o->commit_time > 0) {
+		clock_format_ms(when, o->commit_time * 1000);
+		set_note(obj, SYNC_ANNOTATION_DESIRED_TIME, json_string(when));
+	}
+}
+
 /* The item's own copy of its object, before it is changed (a prepared
  * object may be shared with the memo). 0 or SLUICE_ENOMEM. */
 static int own(struct item *it)
@@ -544,6 +565,7 @@ static int govern(struct kube_client *c, struct item *items, size_t n, const str
 			set_note(it->obj, SYNC_ANNOTATION_DESIRED, json_string(text));
 			set_note(it->obj, SYNC_ANNOTATION_DESIRED_COMMIT,
 			         json_string(o->revision ? o->revision : ""));
+			commit_notes(it->obj, o);
 			free(text);
 			text = NULL;
 			slog(SLOG_INFO, "sync: new template handed to the rollout", "object",

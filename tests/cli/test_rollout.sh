@@ -53,6 +53,18 @@ if [ "$(image web)" = web:2 ] && [ "$(ro '.status.history[0].result')" = Promote
 else
 	not_ok "promote at the gate: web:2 becomes stable" "stable $(image web)" "$(ro .status)"
 fi
+# the commit's subject and time travel with the rollout: status, history, lead time
+ctime=$(git -C "$bare" log -1 --format=%ct main)
+htime=$(ro '.status.history[0].commitTime')
+if [ "$(ro '.status.history[0].subject')" = "web v2" ] && [ "$(ro .status.stable.subject)" = "web v2" ] &&
+	[ -n "$htime" ] && [ "$(date -d "$htime" +%s)" = "$ctime" ] &&
+	"$SLUICE" stats -n shop --kubeconfig "$KUBECONFIG" -o json | python3 -c 'import json,sys
+lead = json.load(sys.stdin)["leadTime"]
+sys.exit(0 if lead["samples"] >= 1 and lead["medianSeconds"] is not None and lead["medianSeconds"] >= 0 else 1)'; then
+	ok "the promoted commit's subject and time are in status and history; sluice stats reports its lead time"
+else
+	not_ok "commit subject and time in status" "$(ro .status.history)" "$("$SLUICE" stats -n shop --kubeconfig "$KUBECONFIG" -o json 2>&1)"
+fi
 
 # v3 never gets ready: rolled back at the progress deadline, remembered, not re-applied
 web web:3 unready

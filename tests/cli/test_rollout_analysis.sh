@@ -100,11 +100,11 @@ curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt"
 sample() { # sample NAME LABELS: the value of that series in the scrape
 	awk -v k="$1{$2}" 'index($0, k " ") == 1 { print substr($0, length(k) + 2) }' "$tmp/metrics.txt"
 }
-l='namespace="shop",target="web",metric="error-rate"'
+l='namespace="shop",rollout="web",metric="error-rate"'
 got=$(sample sluice_analysis_metric_value "$l,side=\"canary\"")
 want=$(ro '.status.analysis.measurements[0].value')
 failed=$(sample sluice_analysis_measurements_total "$l,verdict=\"Failed\"")
-passed=$(sample sluice_analysis_runs_total 'namespace="shop",target="web",verdict="Passed"')
+passed=$(sample sluice_analysis_runs_total 'namespace="shop",rollout="web",verdict="Passed"')
 if [ -n "$got" ] && [ -n "$want" ] &&
 	python3 -c 'import sys; g, w = float(sys.argv[1]), float(sys.argv[2]); sys.exit(not (abs(g - w) < 1e-9 and 0.05 < g < 0.4))' "$got" "$want" &&
 	[ "$(sample sluice_analysis_metric_threshold "$l,bound=\"max\"")" = 0.05 ] &&

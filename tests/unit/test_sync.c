@@ -101,7 +101,8 @@ static json_t *inventory; /* carried from one test to the next, as the controlle
 static void first_sync_applies_in_order(void **state)
 {
 	struct sync_result r;
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, NULL, NULL, NULL, NULL};
+	struct sync_opts o = {
+	    .app = "shop-app", .namespace = "shop", .prune = 1, .crd_timeout_ms = 60000};
 	(void)state;
 
 	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
@@ -166,7 +167,11 @@ static void versions(char *out, size_t n)
 static void a_resync_writes_nothing_and_heals_drift(void **state)
 {
 	struct sync_result r;
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL, NULL, NULL};
+	struct sync_opts o = {.app = "shop-app",
+	                      .namespace = "shop",
+	                      .prune = 1,
+	                      .crd_timeout_ms = 60000,
+	                      .prev_inventory = inventory};
 	char before[8192], after[8192];
 	(void)state;
 
@@ -235,7 +240,14 @@ static void a_memo_keeps_resyncs_cheap_and_still_heals(void **state)
 {
 	struct sync_result r;
 	struct sync_memo *memo = sync_memo_new();
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, "c1", memo, "c1|apps"};
+	struct sync_opts o = {.app = "shop-app",
+	                      .namespace = "shop",
+	                      .prune = 1,
+	                      .crd_timeout_ms = 60000,
+	                      .prev_inventory = inventory,
+	                      .revision = "c1",
+	                      .memo = memo,
+	                      .memo_key = "c1|apps"};
 	char before[8192], after[8192];
 	(void)state;
 
@@ -261,7 +273,8 @@ static void a_memo_keeps_resyncs_cheap_and_still_heals(void **state)
 		assert_string_equal(json_string_value(json_object_get(web, "kind")), "Deployment");
 		/* from the second round on, it is the memo's copy (kept without managedFields) */
 		if (round > 0)
-			assert_null(json_object_get(json_object_get(web, "metadata"), "managedFields"));
+			assert_null(
+			    json_object_get(json_object_get(web, "metadata"), "managedFields"));
 		sync_result_dispose(&r);
 	}
 
@@ -300,7 +313,11 @@ static void a_memo_keeps_resyncs_cheap_and_still_heals(void **state)
 static void a_bad_commit_changes_nothing(void **state)
 {
 	struct sync_result r;
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL, NULL, NULL};
+	struct sync_opts o = {.app = "shop-app",
+	                      .namespace = "shop",
+	                      .prune = 1,
+	                      .crd_timeout_ms = 60000,
+	                      .prev_inventory = inventory};
 	(void)state;
 
 	/* a new ConfigMap, and a Deployment the API rejects */
@@ -373,7 +390,11 @@ static void what_left_git_is_pruned(void **state)
 	json_decref(hand);
 	json_array_append_new(inventory, json_string("|ConfigMap|shop|handmade"));
 
-	struct sync_opts o = {"shop-app", "shop", 1, 0, 60000, inventory, NULL, NULL, NULL};
+	struct sync_opts o = {.app = "shop-app",
+	                      .namespace = "shop",
+	                      .prune = 1,
+	                      .crd_timeout_ms = 60000,
+	                      .prev_inventory = inventory};
 	const char *next = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-v2\n";
 	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
 	                                  "apps/app.yaml", next, NULL);
