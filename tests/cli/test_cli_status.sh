@@ -207,7 +207,7 @@ rc=$?
 got=$(S status web -n shop | mask | sed -E 's/^( +error-rate) +0\.[0-9]+ +max 0.05 +/\1 V max 0.05 /; s/error-rate 0\.[0-9]+ > max/error-rate V > max/g; s/\(1 of [0-9]+ runs failed\)/(1 of N runs failed)/')
 want="Rollout:   shop/web
 Phase:     RolledBack
-Stable:    $c2  pods 4/4 ready
+Stable:    $c2  pods 4/4 ready  web v2
 Canary:    $c3  pods 0/0 ready  web v3 (fails 30% of requests)
 Failed:    $c3 analysis: error-rate V > max 0.05 (1 of N runs failed) (not applied again while Git names it)
 Analysis:  N runs: 1 failed, 0 inconclusive, 0 errors in a row; last Failed T ago
