@@ -164,3 +164,27 @@ record() { # record FILE KIND NAME JSONPATH: a line into FILE for each write of 
 lines_since() { # lines_since FILE MARK: the lines from line MARK on, repeats of a line dropped
 	tail -n +"$2" "$1" | uniq
 }
+
+# analysis_setup QUERY: the exporter (healthy: web 100 rps, web-canary 50,
+# no errors) and a Prometheus scraping it; sets eport, prom_url, exp and
+# SLUICE_PROMETHEUS_URL, defines control JSON (the exporter's knobs), and
+# waits until QUERY has a value. Stop them with analysis_cleanup.
+analysis_setup() {
+	python3 tests/sandbox/exporter.py --port-file "$tmp/exporter.port" >"$tmp/exporter.log" 2>&1 &
+	exp=$!
+	for _ in $(seq 1 50); do [ -s "$tmp/exporter.port" ] && break; sleep 0.1; done
+	eport=$(cat "$tmp/exporter.port")
+	control '{"version":"web-canary","rps":50,"error_rate":0.0,"latency_ms":20}'
+	control '{"version":"web","rps":100,"error_rate":0.0,"latency_ms":20}'
+	prom_url=$(tests/sandbox/prometheus up "$tmp/prom" "127.0.0.1:$eport" | tail -n 1)
+	export SLUICE_PROMETHEUS_URL=$prom_url
+	for _ in $(seq 1 100); do
+		curl -sf "$prom_url/api/v1/query" --data-urlencode "query=$1" | grep -q '"value"' && break
+		sleep 0.2
+	done
+}
+control() { curl -sf -X POST -d "$1" "http://127.0.0.1:$eport/control" >/dev/null; }
+analysis_cleanup() {
+	[ -n "${exp:-}" ] && kill "$exp" 2>/dev/null
+	tests/sandbox/prometheus down "$tmp/prom" >/dev/null 2>&1
+}

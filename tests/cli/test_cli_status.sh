@@ -19,23 +19,9 @@ exp=
 tsock="sluice-test-$$"
 cleanup_extra() {
 	tmux -L "$tsock" kill-server 2>/dev/null
-	[ -n "$exp" ] && kill "$exp" 2>/dev/null
-	tests/sandbox/prometheus down "$tmp/prom" >/dev/null 2>&1
+	analysis_cleanup
 }
-python3 tests/sandbox/exporter.py --port-file "$tmp/exporter.port" >"$tmp/exporter.log" 2>&1 &
-exp=$!
-for _ in $(seq 1 50); do [ -s "$tmp/exporter.port" ] && break; sleep 0.1; done
-eport=$(cat "$tmp/exporter.port")
-control() { curl -sf -X POST -d "$1" "http://127.0.0.1:$eport/control" >/dev/null; }
-control '{"version":"web-canary","rps":50,"error_rate":0.0,"latency_ms":20}'
-control '{"version":"web","rps":100,"error_rate":0.0,"latency_ms":20}'
-prom_url=$(tests/sandbox/prometheus up "$tmp/prom" "127.0.0.1:$eport" | tail -n 1)
-export SLUICE_PROMETHEUS_URL=$prom_url
-for _ in $(seq 1 100); do
-	curl -sf "$prom_url/api/v1/query" --data-urlencode 'query=sum(rate(http_requests_total{version="web-canary"}[5s]))' |
-		grep -q '"value"' && break
-	sleep 0.2
-done
+analysis_setup 'sum(rate(http_requests_total{version="web-canary"}[5s]))'
 cat >"$tmp/work/apps/rollout.yaml" <<'Y'
 apiVersion: sluice.dev/v1alpha1
 kind: Rollout
