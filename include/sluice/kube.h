@@ -199,6 +199,15 @@ int kube_scan_list(const char *body, size_t len, kube_meta_fn fn, void *ud, char
 
 int kube_create(struct kube_client *c, json_t **out, const json_t *obj, unsigned flags);
 
+/*
+ * Record a Kubernetes Event about `obj` (its apiVersion, kind, metadata):
+ * `reason` made CamelCase ("rollout started" -> "RolloutStarted"), `message`
+ * with known secrets redacted, type Warning or Normal, source "sluiced". A
+ * failure is logged and returned; callers go on.
+ */
+int kube_record_event(struct kube_client *c, const json_t *obj, int warning, const char *reason,
+                      const char *message);
+
 /* Server-side apply of `obj` with `field_manager` (NULL: "sluice"). */
 int kube_apply(struct kube_client *c, json_t **out, const json_t *obj, const char *field_manager,
                unsigned flags);

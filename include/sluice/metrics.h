@@ -32,7 +32,9 @@
 #define METRICS_MAX_VALUE      256        /* bytes of one label value */
 #define METRICS_MAX_OUTPUT     (8u << 20) /* bytes of one rendering */
 
-enum metrics_type { METRICS_COUNTER = 0, METRICS_GAUGE };
+enum metrics_type { METRICS_COUNTER = 0, METRICS_GAUGE, METRICS_HISTOGRAM };
+
+#define METRICS_MAX_BUCKETS 16
 
 struct metrics;
 
@@ -77,6 +79,18 @@ int metrics_add(struct metrics *m, const char *name, const char *const *values, 
  * series; also after it was dropped).
  */
 int metrics_get(struct metrics *m, const char *name, const char *const *values, double *v);
+
+/*
+ * Declare a histogram family (as metrics_family) with `nbounds` upper bounds
+ * (ascending, finite, at most METRICS_MAX_BUCKETS; +Inf is implied), and
+ * observe one value into a series of it. Rendered as _bucket{le=...}
+ * (cumulative), _sum and _count. metrics_get() on a histogram gives the
+ * count. Errors as for metrics_family and metrics_add (SLUICE_EINVALID also
+ * for bad bounds, or observe on a family that is not a histogram).
+ */
+int metrics_histogram(struct metrics *m, const char *name, const char *help,
+                      const char *const *labels, const double *bounds, size_t nbounds);
+int metrics_observe(struct metrics *m, const char *name, const char *const *values, double v);
 
 /* Series replaced because family `name` was full (0 for an unknown family). */
 unsigned long long metrics_dropped(struct metrics *m, const char *name);

@@ -104,4 +104,12 @@ struct rollout_hooks {
 int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeue_ms,
                       const struct rollout_hooks *hooks);
 
+/*
+ * Export a Rollout's status (`now`; `old`: the status before this reconcile,
+ * or NULL) as controller metrics: phase, step, weights, and each rollout that
+ * ended since `old` (by result, lead time, time to recovery). See
+ * docs/metrics.md.
+ */
+void rollout_metrics(const char *ns, const char *name, const json_t *old, const json_t *now);
+
 #endif

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "sluice/error.h"
 #include "sluice/git.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
 
 #define DEFAULT_TIMEOUT_MS   60000
 #define DEFAULT_MAX_FETCH    (512ull << 20)
@@ -852,8 +854,57 @@ static pid_t spawn_child(const struct gitsrc_opts *o, const char *dest, const ch
 	return pid;
 }
 
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void declare_metrics(void)
+{
+	static const double bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+	struct metrics *m = metrics_default();
+
+	if (!m ||
+	    metrics_histogram(m, "sluice_git_fetch_duration_seconds",
+	                      "Git fetches (and reverts), start of the child to its answer.",
+	                      (const char *const[]){"op", NULL}, bounds,
+	                      sizeof(bounds) / sizeof(bounds[0])) < 0 ||
+	    metrics_family(m, METRICS_COUNTER, "sluice_git_fetch_errors_total",
+	                   "Git fetches (and reverts) that failed, by error.",
+	                   (const char *const[]){"op", "error", NULL}) < 0)
+		slog(SLOG_DEBUG, "git: metrics not declared", "error", sluice_error_last(), NULL);
+}
+
+static void count_fetch(const char *op, int rc, double seconds)
+{
+	struct metrics *m = metrics_default();
+
+	if (!m)
+		return;
+	pthread_once(&metrics_once, declare_metrics);
+	metrics_observe(m, "sluice_git_fetch_duration_seconds", (const char *const[]){op, NULL},
+	                seconds);
+	if (rc < 0)
+		metrics_add(m, "sluice_git_fetch_errors_total",
+		            (const char *const[]){op, sluice_error_name(rc), NULL}, 1);
+}
+
+static int run_child(struct gitsrc_result *out, const struct gitsrc_opts *in, const char *dest,
+                     const char *commit, const char *reason);
+
 static int run(struct gitsrc_result *out, const struct gitsrc_opts *in, const char *dest,
                const char *commit, const char *reason)
+{
+	double t0 = mono();
+	int rc = run_child(out, in, dest, commit, reason);
+	char msg[SLUICE_ERROR_MSG_MAX];
+
+	snprintf(msg, sizeof(msg), "%s", sluice_error_last()); /* metrics may set their own */
+	count_fetch(commit ? "revert" : "fetch", rc, mono() - t0);
+	if (rc < 0)
+		sluice_error_set(rc, "%s", msg);
+	return rc;
+}
+
+static int run_child(struct gitsrc_result *out, const struct gitsrc_opts *in, const char *dest,
+                     const char *commit, const char *reason)
 {
 	struct gitsrc_opts o = *in;
 	char shown[1024], buf[2048];

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +14,7 @@
 #include "internal.h"
 #include "sluice/error.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"
@@ -435,6 +437,7 @@ static int start(struct kube_client *c, struct call *call)
 	}
 	c->active++;
 	c->requests++;
+	call->started = kube_now();
 	call->next_running = c->running_head;
 	c->running_head = call;
 	return 0;
@@ -554,6 +557,63 @@ static int should_retry(const struct call *call, CURLcode code, long status)
 	}
 }
 
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void declare_metrics(void)
+{
+	static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+	struct metrics *m = metrics_default();
+
+	if (!m ||
+	    metrics_family(m, METRICS_COUNTER, "sluice_kube_requests_total",
+	                   "Requests to the Kubernetes API (each attempt), by verb and HTTP "
+	                   "status code (\"error\": no response).",
+	                   (const char *const[]){"verb", "code", NULL}) < 0 ||
+	    metrics_histogram(m, "sluice_kube_request_duration_seconds",
+	                      "Latency of Kubernetes API requests (watches not included).",
+	                      (const char *const[]){"verb", NULL}, bounds,
+	                      sizeof(bounds) / sizeof(bounds[0])) < 0)
+		slog(SLOG_DEBUG, "kube: metrics not declared", "error", sluice_error_last(), NULL);
+}
+
+/* The Kubernetes verb of a request, as the API server's audit names it. */
+static const char *verb_of(const struct call *call)
+{
+	const char *m = call->method;
+	if (call->timeout_ms == 0)
+		return "watch";
+	if (strcmp(m, "GET") == 0)
+		return "get";
+	if (strcmp(m, "POST") == 0)
+		return "create";
+	if (strcmp(m, "PUT") == 0)
+		return "update";
+	if (strcmp(m, "PATCH") == 0)
+		return "patch";
+	if (strcmp(m, "DELETE") == 0)
+		return "delete";
+	return "other";
+}
+
+static void count_request(const struct call *call, long status, double now)
+{
+	struct metrics *m = metrics_default();
+	const char *verb = verb_of(call);
+	char code[24];
+
+	if (!m)
+		return;
+	pthread_once(&metrics_once, declare_metrics);
+	if (status > 0)
+		snprintf(code, sizeof(code), "%ld", status);
+	else
+		snprintf(code, sizeof(code), "error");
+	metrics_add(m, "sluice_kube_requests_total", (const char *const[]){verb, code, NULL}, 1);
+	if (call->timeout_ms != 0 && call->started > 0)
+		metrics_observe(m, "sluice_kube_request_duration_seconds",
+		                (const char *const[]){verb, NULL}, now - call->started);
+}
+
 static void finish(struct kube_client *c, struct call *call, CURLcode code)
 {
 	struct kube_result r;
@@ -563,6 +623,7 @@ static void finish(struct kube_client *c, struct call *call, CURLcode code)
 	memset(&r, 0, sizeof(r));
 	curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
 	stop_transfer(c, call);
+	count_request(call, status, now);
 
 	if (should_retry(call, code, status)) {
 		double delay = BACKOFF_BASE_S * pow(2, call->attempt);

@@ -28,6 +28,7 @@ struct call {
 	double retry_after; /* seconds, from the Retry-After header */
 	int attempt;
 	double not_before; /* monotonic seconds */
+	double started;    /* when this attempt's transfer began (monotonic seconds) */
 	double deadline;   /* end of the retry budget */
 	long timeout_ms;   /* 0: none (a watch) */
 	long silence_s;    /* abort when no byte arrives for this long (watches) */

@@ -16,7 +16,9 @@ struct series {
 	char *values[METRICS_MAX_LABELS];
 	uint64_t hash;
 	unsigned long long touched; /* the registry's clock at the last update */
-	double v;
+	double v;                   /* a histogram's sum */
+	unsigned long long *counts; /* a histogram's, per bucket (+Inf last), not cumulative */
+	unsigned long long count;
 };
 
 struct family {
@@ -27,6 +29,8 @@ struct family {
 	struct series *series;
 	size_t nseries, cap;
 	unsigned long long dropped;
+	double bounds[METRICS_MAX_BUCKETS];
+	size_t nbounds;
 };
 
 struct metrics {
@@ -54,6 +58,7 @@ static void series_dispose(struct series *s, size_t nlabels)
 {
 	for (size_t i = 0; i < nlabels; i++)
 		free(s->values[i]);
+	free(s->counts);
 }
 
 void metrics_free(struct metrics *m)
@@ -127,8 +132,40 @@ static int same_family(const struct family *fam, enum metrics_type type, const c
 	return 1;
 }
 
+static int declare(struct metrics *m, enum metrics_type type, const char *name, const char *help,
+                   const char *const *labels, const double *bounds, size_t nbounds);
+
 int metrics_family(struct metrics *m, enum metrics_type type, const char *name, const char *help,
                    const char *const *labels)
+{
+	if (type == METRICS_HISTOGRAM)
+		return sluice_error_set(SLUICE_EINVALID,
+		                        "metrics: %s: declare histograms with metrics_histogram",
+		                        name ? name : "");
+	return declare(m, type, name, help, labels, NULL, 0);
+}
+
+int metrics_histogram(struct metrics *m, const char *name, const char *help,
+                      const char *const *labels, const double *bounds, size_t nbounds)
+{
+	if (!bounds || nbounds == 0 || nbounds > METRICS_MAX_BUCKETS)
+		return sluice_error_set(SLUICE_EINVALID, "metrics: %s: 1 to %d bucket bounds",
+		                        name ? name : "", METRICS_MAX_BUCKETS);
+	for (size_t i = 0; i < nbounds; i++)
+		if (!isfinite(bounds[i]) || (i && bounds[i] <= bounds[i - 1]))
+			return sluice_error_set(SLUICE_EINVALID,
+			                        "metrics: %s: bounds must be finite and ascending",
+			                        name ? name : "");
+	for (size_t i = 0; labels && labels[i]; i++)
+		if (strcmp(labels[i], "le") == 0)
+			return sluice_error_set(SLUICE_EINVALID,
+			                        "metrics: %s: \"le\" is the buckets'",
+			                        name ? name : "");
+	return declare(m, METRICS_HISTOGRAM, name, help, labels, bounds, nbounds);
+}
+
+static int declare(struct metrics *m, enum metrics_type type, const char *name, const char *help,
+                   const char *const *labels, const double *bounds, size_t nbounds)
 {
 	size_t n = count_of(labels);
 	struct family *fam;
@@ -165,6 +202,9 @@ int metrics_family(struct metrics *m, enum metrics_type type, const char *name, 
 	fam = &m->fams[m->nfams];
 	memset(fam, 0, sizeof(*fam));
 	fam->type = type;
+	fam->nbounds = nbounds;
+	if (nbounds)
+		memcpy(fam->bounds, bounds, nbounds * sizeof(*bounds));
 	fam->name = strdup(name);
 	fam->help = strdup(help ? help : "");
 	for (size_t i = 0; i < n; i++)
@@ -298,7 +338,7 @@ static struct series *lookup(struct metrics *m, struct family *fam, char *const 
 	return s;
 }
 
-enum op { OP_SET, OP_ADD, OP_GET };
+enum op { OP_SET, OP_ADD, OP_GET, OP_OBSERVE };
 
 static int update(struct metrics *m, enum op op, const char *name, const char *const *values,
                   double *v)
@@ -318,6 +358,18 @@ static int update(struct metrics *m, enum op op, const char *name, const char *c
 		rc =
 		    sluice_error_set(SLUICE_EINVALID, "metrics: %s wants %zu label values, not %zu",
 		                     name, fam->nlabels, n);
+		goto out;
+	}
+	if ((op == OP_OBSERVE) != (fam->type == METRICS_HISTOGRAM) && op != OP_GET) {
+		rc = sluice_error_set(SLUICE_EINVALID,
+		                      op == OP_OBSERVE
+		                          ? "metrics: %s is not a histogram"
+		                          : "metrics: %s is a histogram: observe into it",
+		                      name);
+		goto out;
+	}
+	if (op == OP_OBSERVE && isnan(*v)) {
+		rc = sluice_error_set(SLUICE_EINVALID, "metrics: %s: NaN is not observed", name);
 		goto out;
 	}
 	if (op == OP_SET && fam->type == METRICS_COUNTER) {
@@ -341,7 +393,21 @@ static int update(struct metrics *m, enum op op, const char *name, const char *c
 		goto out;
 	}
 	if (op == OP_GET) {
-		*v = s->v;
+		*v = fam->type == METRICS_HISTOGRAM ? (double)s->count : s->v;
+		goto out;
+	}
+	if (op == OP_OBSERVE) {
+		size_t b = 0;
+		if (!s->counts && !(s->counts = calloc(fam->nbounds + 1, sizeof(*s->counts)))) {
+			rc = sluice_error_set(SLUICE_ENOMEM, "metrics: out of memory");
+			goto out;
+		}
+		while (b<fam->nbounds && * v> fam->bounds[b])
+			b++;
+		s->counts[b]++;
+		s->count++;
+		s->v += *v;
+		s->touched = ++m->clock;
 		goto out;
 	}
 	s->v = op == OP_SET ? *v : s->v + *v;
@@ -361,6 +427,11 @@ int metrics_set(struct metrics *m, const char *name, const char *const *values, 
 int metrics_add(struct metrics *m, const char *name, const char *const *values, double delta)
 {
 	return update(m, OP_ADD, name, values, &delta);
+}
+
+int metrics_observe(struct metrics *m, const char *name, const char *const *values, double v)
+{
+	return update(m, OP_OBSERVE, name, values, &v);
 }
 
 int metrics_get(struct metrics *m, const char *name, const char *const *values, double *v)
@@ -414,27 +485,65 @@ static int add_value(struct buf *b, double v)
 	return buf_adds(b, text);
 }
 
+/* One sample line: name+suffix{labels[,le="..."]} value */
+static int add_sample(struct buf *b, const struct family *fam, const struct series *s,
+                      const char *suffix, const char *le, double v)
+{
+	int rc;
+
+	if ((rc = buf_printf(b, "%s%s", fam->name, suffix)) < 0)
+		return rc;
+	for (size_t k = 0; k < fam->nlabels; k++) {
+		if ((rc = buf_printf(b, "%s%s=\"", k ? "," : "{", fam->labels[k])) < 0 ||
+		    (rc = add_escaped(b, s->values[k], 1)) < 0 || (rc = buf_addc(b, '"')) < 0)
+			return rc;
+	}
+	if (le && (rc = buf_printf(b, "%sle=\"%s\"", fam->nlabels ? "," : "{", le)) < 0)
+		return rc;
+	if ((rc = buf_adds(b, fam->nlabels || le ? "} " : " ")) < 0 || (rc = add_value(b, v)) < 0)
+		return rc;
+	return buf_addc(b, '\n');
+}
+
+static int render_histogram(struct buf *b, const struct family *fam, const struct series *s)
+{
+	unsigned long long below = 0;
+	char le[40];
+	int rc = 0;
+
+	for (size_t k = 0; k < fam->nbounds && rc == 0; k++) {
+		struct buf t;
+		below += s->counts ? s->counts[k] : 0;
+		buf_init(&t, sizeof(le) - 1);
+		rc = add_value(&t, fam->bounds[k]);
+		snprintf(le, sizeof(le), "%s", t.ptr ? t.ptr : "");
+		buf_dispose(&t);
+		if (rc == 0)
+			rc = add_sample(b, fam, s, "_bucket", le, (double)below);
+	}
+	if (rc == 0)
+		rc = add_sample(b, fam, s, "_bucket", "+Inf", (double)s->count);
+	if (rc == 0)
+		rc = add_sample(b, fam, s, "_sum", NULL, s->v);
+	if (rc == 0)
+		rc = add_sample(b, fam, s, "_count", NULL, (double)s->count);
+	return rc;
+}
+
 static int render_family(struct buf *b, const struct family *fam)
 {
+	static const char *const types[] = {"counter", "gauge", "histogram"};
 	int rc;
 
 	if ((rc = buf_printf(b, "# HELP %s ", fam->name)) < 0 ||
 	    (rc = add_escaped(b, fam->help, 0)) < 0 ||
-	    (rc = buf_printf(b, "\n# TYPE %s %s\n", fam->name,
-	                     fam->type == METRICS_COUNTER ? "counter" : "gauge")) < 0)
+	    (rc = buf_printf(b, "\n# TYPE %s %s\n", fam->name, types[fam->type])) < 0)
 		return rc;
 	for (size_t i = 0; i < fam->nseries; i++) {
 		const struct series *s = &fam->series[i];
-		if ((rc = buf_adds(b, fam->name)) < 0)
-			return rc;
-		for (size_t k = 0; k < fam->nlabels; k++) {
-			if ((rc = buf_printf(b, "%s%s=\"", k ? "," : "{", fam->labels[k])) < 0 ||
-			    (rc = add_escaped(b, s->values[k], 1)) < 0 ||
-			    (rc = buf_addc(b, '"')) < 0)
-				return rc;
-		}
-		if ((rc = buf_adds(b, fam->nlabels ? "} " : " ")) < 0 ||
-		    (rc = add_value(b, s->v)) < 0 || (rc = buf_addc(b, '\n')) < 0)
+		rc = fam->type == METRICS_HISTOGRAM ? render_histogram(b, fam, s)
+		                                    : add_sample(b, fam, s, "", NULL, s->v);
+		if (rc < 0)
 			return rc;
 	}
 	return 0;

@@ -106,10 +106,19 @@ static void say(struct ctx *x, const char *fmt, ...)
 	json_object_set_new(x->st, "message", json_string(buf));
 }
 
+/* A decision: logged, and a Kubernetes Event on the Rollout (a Warning when it
+ * undoes a release). */
 static void event(struct ctx *x, const char *what, const char *detail)
 {
+	char msg[1100];
+	int warning = strcmp(what, "RolledBack") == 0 || strcmp(what, "Aborted") == 0;
+
 	slog(SLOG_INFO, what, "rollout", x->spec.name, "namespace", x->spec.namespace, "detail",
 	     detail ? detail : "", NULL);
+	snprintf(msg, sizeof(msg), "%s%s%s", what, detail && *detail ? ": " : "",
+	         detail ? detail : "");
+	if (x->ro && json_object_get(x->ro, "kind"))
+		kube_record_event(x->c, x->ro, warning, what, msg);
 }
 
 static void history(struct ctx *x, const char *result, const char *reason)
@@ -899,6 +908,7 @@ write:
 		if (wrc < 0 && rc == 0)
 			rc = wrc;
 	}
+	rollout_metrics(ns, str_at(rollout, "metadata", "name"), old, x.st);
 	if (requeue_ms)
 		*requeue_ms = x.requeue;
 	json_decref(policy);

@@ -1,9 +1,11 @@
 /* One sync: prepare, stage Namespaces and CRDs, validate, apply in order, prune. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sluice/base64.h"
@@ -12,6 +14,7 @@
 #include "sluice/hmac.h"
 #include "sluice/jsonfmt.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
 #include "sluice/sync.h"
 #include "sluice/yaml.h"
 
@@ -1106,8 +1109,76 @@ static int prune(struct kube_client *c, const json_t *prev, const json_t *now,
 	return first;
 }
 
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void declare_metrics(void)
+{
+	static const double bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+	struct metrics *m = metrics_default();
+
+	if (!m ||
+	    metrics_histogram(m, "sluice_sync_duration_seconds",
+	                      "Syncs of an app's rendered objects (validate, apply, prune).",
+	                      (const char *const[]){"app", NULL}, bounds,
+	                      sizeof(bounds) / sizeof(bounds[0])) < 0 ||
+	    metrics_family(m, METRICS_COUNTER, "sluice_syncs_total",
+	                   "Syncs by result: Synced, Invalid (nothing applied) or Failed.",
+	                   (const char *const[]){"app", "result", NULL}) < 0 ||
+	    metrics_family(m, METRICS_COUNTER, "sluice_sync_objects_total",
+	                   "Objects written by syncs: applied or pruned.",
+	                   (const char *const[]){"app", "action", NULL}) < 0)
+		slog(SLOG_DEBUG, "sync: metrics not declared", "error", sluice_error_last(), NULL);
+}
+
+static void count_sync(const struct sync_opts *o, const struct sync_result *r, int rc,
+                       double seconds)
+{
+	struct metrics *m = metrics_default();
+	const char *app = o->app ? o->app : "";
+	char msg[SLUICE_ERROR_MSG_MAX];
+
+	if (!m)
+		return;
+	snprintf(msg, sizeof(msg), "%s", sluice_error_last());
+	pthread_once(&metrics_once, declare_metrics);
+	metrics_observe(m, "sluice_sync_duration_seconds", (const char *const[]){app, NULL},
+	                seconds);
+	metrics_add(m, "sluice_syncs_total",
+	            (const char *const[]){app,
+	                                  rc == 0                 ? "Synced"
+	                                  : rc == SLUICE_EINVALID ? "Invalid"
+	                                                          : "Failed",
+	                                  NULL},
+	            1);
+	if (r->applied)
+		metrics_add(m, "sluice_sync_objects_total",
+		            (const char *const[]){app, "applied", NULL}, (double)r->applied);
+	if (r->pruned)
+		metrics_add(m, "sluice_sync_objects_total",
+		            (const char *const[]){app, "pruned", NULL}, (double)r->pruned);
+	if (rc < 0)
+		sluice_error_set(rc, "%s", msg); /* the sync's own message stays the last */
+}
+
+static int sync_once(struct sync_result *r, struct kube_client *c, const struct manifest_set *set,
+                     const struct sync_opts *o);
+
 int sync_run(struct sync_result *r, struct kube_client *c, const struct manifest_set *set,
              const struct sync_opts *o)
+{
+	struct timespec t0, t1;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = sync_once(r, c, set, o);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	count_sync(o, r, rc,
+	           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return rc;
+}
+
+static int sync_once(struct sync_result *r, struct kube_client *c, const struct manifest_set *set,
+                     const struct sync_opts *o)
 {
 	struct item *items = NULL;
 	size_t n = set->count, stage1 = 0, nwrite = 0;

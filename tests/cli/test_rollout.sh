@@ -25,6 +25,16 @@ spec:
 Y
 rollout_first_commit
 
+# notifications go to a receiver that fails its first request (retried), with a
+# token in the URLs that must never be logged
+python3 tests/sandbox/receiver.py --out "$tmp/notices" --port-file "$tmp/recv.port" --fail 1 &
+recv=$!
+cleanup_extra() { kill "$recv" 2>/dev/null; }
+for _ in $(seq 1 50); do [ -s "$tmp/recv.port" ] && break; sleep 0.1; done
+export SLUICE_NOTIFY_WEBHOOK_URL="http://127.0.0.1:$(cat "$tmp/recv.port")/hook?token=n0tify-s3cret"
+export SLUICE_NOTIFY_SLACK_URL="http://127.0.0.1:$(cat "$tmp/recv.port")/slack/n0tify-s3cret"
+export SLUICE_NOTIFY_BACKOFF_MS=100
+
 start 1
 until_ 30 phase_is Healthy
 if [ "$(image web)" = web:1 ] && [ "$(ro .status.stable.commit)" = "$(git -C "$bare" rev-parse main)" ]; then
@@ -82,6 +92,33 @@ if [ "$(image web)" = web:2 ] && phase_is RolledBack &&
 	ok "a canary that never gets ready is rolled back at the deadline; syncs do not re-apply it; the Application says so ($(kubectl get application shop -n shop -o jsonpath='{.status.health.message}'))"
 else
 	not_ok "a canary that never gets ready is rolled back at the deadline" "stable $(image web)" "$(ro .status)" "$(kubectl get application shop -n shop -o jsonpath='{.status.health}')"
+fi
+# ... and a notification to each webhook: generic JSON and Slack's, the first
+# one retried after the receiver's 500; the URLs' token in no log line
+notices=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    b = json.loads(d["body"])
+    if d["path"].startswith("/hook"):
+        print(d["status"], "generic", b["kind"], b["name"], b["type"], b["reason"])
+    else:
+        print(d["status"], "slack", b["text"][:60])' "$tmp/notices" 2>&1)
+if grep -q '^200 generic Rollout web Warning RolledBack$' <<<"$notices" &&
+	grep -q '^200 slack :x: Rollout shop/web: RolledBack' <<<"$notices" &&
+	grep -q '^500 ' <<<"$notices" && grep -q '^200 generic Rollout web Normal RolloutStarted$' <<<"$notices" &&
+	! grep -q 'n0tify-s3cret' "$tmp"/ctl*.log; then
+	ok "decisions are posted to the webhooks (generic JSON and Slack), retried after a 500; the URLs stay out of the logs"
+else
+	not_ok "decisions are posted to the webhooks" "$notices" "$(grep -c n0tify-s3cret "$tmp"/ctl*.log)"
+fi
+# each decision is a Kubernetes Event on the Rollout; undoing a release is a Warning
+events=$(kubectl get events -n shop --field-selector involvedObject.kind=Rollout,involvedObject.name=web \
+	-o jsonpath='{range .items[*]}{.type} {.reason} {.message}{"\n"}{end}')
+if grep -q '^Normal RolloutStarted ' <<<"$events" && grep -q '^Normal Promoted ' <<<"$events" &&
+	grep -q '^Warning RolledBack RolledBack: progress deadline' <<<"$events"; then
+	ok "decisions are Events on the Rollout: RolloutStarted, Promoted, and a Warning for the rollback"
+else
+	not_ok "decisions are Events on the Rollout" "$events"
 fi
 
 # v4, then v5 during v4's first pause: v5 supersedes, starting again at step 1

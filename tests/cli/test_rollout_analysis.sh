@@ -100,6 +100,18 @@ if [ -n "$got" ] && [ -n "$want" ] &&
 else
 	not_ok "/metrics shows the analysis measurements" "value $got, status $want, failed $failed, passed $passed" "$(grep sluice_analysis "$tmp/metrics.txt")"
 fi
+r='namespace="shop",rollout="web"'
+promoted=$(sample sluice_rollouts_total "$r,result=\"Promoted\"")
+rolled=$(sample sluice_rollouts_total "$r,result=\"RolledBack\"")
+leads=$(sample sluice_rollout_lead_time_seconds_count "$r")
+if [ "$(sample sluice_rollout_phase "$r,phase=\"RolledBack\"")" = 1 ] &&
+	[ "$(sample sluice_rollout_phase "$r,phase=\"Healthy\"")" = 0 ] &&
+	[ "$(sample sluice_rollout_weight "$r,kind=\"actual\"")" = 0 ] &&
+	[ "${promoted:-0}" -ge 1 ] && [ "${rolled:-0}" -ge 1 ] && [ "${leads:-0}" -ge 1 ]; then
+	ok "/metrics shows the rollout: phase RolledBack, weight 0, rollouts by result ($promoted promoted, $rolled rolled back), lead time observed"
+else
+	not_ok "/metrics shows the rollout's phase and results" "promoted=$promoted rolled=$rolled leads=$leads" "$(grep sluice_rollout "$tmp/metrics.txt")"
+fi
 
 # Prometheus down: the rollout holds, never promoted
 control '{"version":"web-canary","rps":50,"error_rate":0.0,"latency_ms":20}'

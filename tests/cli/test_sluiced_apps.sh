@@ -124,6 +124,8 @@ for _ in $(seq 1 100); do
 	fi
 	sleep 0.05
 done
+sleep 0.3 # the sync's own accounting follows its last write
+curl -s "http://127.0.0.1:$port/metrics" >"$tmp/metrics"
 kill -TERM $pid
 wait $pid
 echo "# webhook to applied: ${ms} ms"
@@ -131,6 +133,23 @@ if [ "$bad" = 401 ] && [ "$code" = 202 ] && [ $ms -ge 0 ] && [ $ms -lt 3000 ]; t
 	ok "a signed webhook syncs at once (${ms} ms); a bad signature is refused"
 else
 	not_ok "a signed webhook syncs at once; a bad signature is refused" "bad=$bad code=$code ms=$ms" "$(tail -5 "$tmp/loop.log")"
+fi
+# what the controller did is on /metrics: syncs, objects written, Git, API requests
+metric() { # metric REGEX: the sum of the samples whose name and labels match
+	awk -v re="^$1 " '$0 ~ re { s += $NF } END { print s + 0 }' "$tmp/metrics"
+}
+synced=$(metric 'sluice_syncs_total[{][^}]*result="Synced"[}]')
+applied=$(metric 'sluice_sync_objects_total[{][^}]*action="applied"[}]')
+fetches=$(metric 'sluice_git_fetch_duration_seconds_count[{]op="fetch"[}]')
+patches=$(metric 'sluice_kube_requests_total[{]verb="patch",code="200"[}]')
+lat=$(metric 'sluice_kube_request_duration_seconds_count[{]verb="patch"[}]')
+promtool_ok=yes
+if command -v promtool >/dev/null && ! promtool check metrics <"$tmp/metrics" >/dev/null 2>&1; then promtool_ok=no; fi
+if [ "$synced" -ge 2 ] && [ "$applied" -ge 1 ] && [ "$fetches" -ge 2 ] && [ "$patches" -ge 1 ] &&
+	[ "$lat" -ge "$patches" ] && [ $promtool_ok = yes ]; then
+	ok "/metrics counts syncs ($synced), objects applied ($applied), Git fetches ($fetches) and API requests by verb and code with latency ($patches patches)"
+else
+	not_ok "/metrics counts syncs, objects, fetches and API requests" "synced=$synced applied=$applied fetches=$fetches patches=$patches lat=$lat promtool=$promtool_ok" "$(grep -v '^#' "$tmp/metrics" | head -30)"
 fi
 
 # the CLI: get apps, and sync on request through the API

@@ -247,6 +247,48 @@ static void concurrent_updates_are_all_counted(void **state)
 	metrics_free(m);
 }
 
+/* Durations go into histograms: cumulative buckets, +Inf, sum and count. */
+static void histograms_render_cumulative_buckets(void **state)
+{
+	static const double bounds[] = {0.1, 0.5, 2.5};
+	struct metrics *m = NULL;
+	double count = 0;
+	char *text;
+	(void)state;
+
+	OK(metrics_new(&m, 0));
+	OK(metrics_histogram(m, "sluice_test_seconds", "How long.", V("app"), bounds, 3));
+	OK(metrics_observe(m, "sluice_test_seconds", V("shop"), 0.05));
+	OK(metrics_observe(m, "sluice_test_seconds", V("shop"), 0.1)); /* le is inclusive */
+	OK(metrics_observe(m, "sluice_test_seconds", V("shop"), 1));
+	OK(metrics_observe(m, "sluice_test_seconds", V("shop"), 30));
+	text = render(m);
+	assert_string_equal(text, "# HELP sluice_test_seconds How long.\n"
+	                          "# TYPE sluice_test_seconds histogram\n"
+	                          "sluice_test_seconds_bucket{app=\"shop\",le=\"0.1\"} 2\n"
+	                          "sluice_test_seconds_bucket{app=\"shop\",le=\"0.5\"} 2\n"
+	                          "sluice_test_seconds_bucket{app=\"shop\",le=\"2.5\"} 3\n"
+	                          "sluice_test_seconds_bucket{app=\"shop\",le=\"+Inf\"} 4\n"
+	                          "sluice_test_seconds_sum{app=\"shop\"} 31.15\n"
+	                          "sluice_test_seconds_count{app=\"shop\"} 4\n");
+	free(text);
+	OK(metrics_get(m, "sluice_test_seconds", V("shop"), &count));
+	assert_true(count == 4);
+	/* misuse: not ascending, "le" as a label, set or add on a histogram, observe elsewhere */
+	static const double down[] = {1, 0.5};
+	assert_int_equal(metrics_histogram(m, "sluice_bad_seconds", "x", NULL, down, 2),
+	                 SLUICE_EINVALID);
+	assert_int_equal(metrics_histogram(m, "sluice_bad2_seconds", "x", V("le"), bounds, 3),
+	                 SLUICE_EINVALID);
+	assert_int_equal(metrics_set(m, "sluice_test_seconds", V("shop"), 1), SLUICE_EINVALID);
+	assert_int_equal(metrics_add(m, "sluice_test_seconds", V("shop"), 1), SLUICE_EINVALID);
+	OK(metrics_family(m, METRICS_GAUGE, "sluice_test_gauge", "g", NULL));
+	assert_int_equal(metrics_observe(m, "sluice_test_gauge", NULL, 1), SLUICE_EINVALID);
+	assert_int_equal(metrics_observe(m, "sluice_test_seconds", V("shop"), NAN),
+	                 SLUICE_EINVALID);
+	metrics_free(m);
+}
+
 static void promtool_reads_the_rendering(void **state)
 {
 	struct metrics *m = NULL;
@@ -271,6 +313,10 @@ static void promtool_reads_the_rendering(void **state)
 	               NAN));
 	OK(metrics_set(m, "sluice_test_metric_value", V("shop", "third", "canary"), INFINITY));
 	OK(metrics_add(m, "sluice_test_measurements_total", V("error-rate", "Failed"), 3));
+	static const double bounds[] = {0.005, 0.25, 10};
+	OK(metrics_histogram(m, "sluice_test_duration_seconds", "Durations.", V("verb"), bounds,
+	                     3));
+	OK(metrics_observe(m, "sluice_test_duration_seconds", V("GET"), 0.3));
 	text = render(m);
 	assert_non_null(strstr(text, "sluice_metrics_series_dropped_total{family="));
 	fd = mkstemp(path);
@@ -363,6 +409,7 @@ int main(void)
 	    cmocka_unit_test(a_full_family_drops_its_least_recently_updated_series),
 	    cmocka_unit_test(label_values_are_bounded_and_utf8),
 	    cmocka_unit_test(concurrent_updates_are_all_counted),
+	    cmocka_unit_test(histograms_render_cumulative_buckets),
 	    cmocka_unit_test(promtool_reads_the_rendering),
 	    cmocka_unit_test(the_http_server_serves_the_process_registry),
 	};
