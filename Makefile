@@ -36,7 +36,7 @@ FUZZ_BUILD := build/fuzz
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 C_FILES  := $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src cmd include tests -name '*.[ch]')
 
-.PHONY: all help deps test unit check demo fuzz fuzz-run bench format format-check clean install
+.PHONY: all help deps test unit check demo fuzz fuzz-run bench image format format-check clean install man
 
 all: bin/sluice bin/sluiced
 
@@ -48,6 +48,8 @@ help:
 	@echo "make fuzz-run   run each fuzz target for FUZZ_SECONDS (default 60)"
 	@echo "make bench      speed and memory figures beside kubectl's"
 	@echo "make format     clang-format every C file; make format-check only checks"
+	@echo "make man        docs/sluice.1, docs/sluiced.8 and the --help texts from docs/man/"
+	@echo "make image      an OCI image of sluiced, no Docker daemon (as root; docs/image.md)"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -72,6 +74,25 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/support.o $(LIB)
 $(BUILD)/tests/kubelet-standin: $(BUILD)/tests/sandbox/standin.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+# sluice(1), sluiced(8) and every --help text come from one source per
+# program, docs/man/PROG.txt, through tools/mkman.c. The outputs are committed
+# (`man ./docs/sluice.1` works in a fresh clone) and made again whenever their
+# source or the generator changes; tests/cli/test_cli_help.sh fails when a
+# committed output is not what its source gives.
+MKMAN := $(BUILD)/tools/mkman
+
+$(MKMAN): tools/mkman.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O1 -o $@ $<
+
+docs/sluice.1 src/cli/help_sluice.c &: docs/man/sluice.txt tools/mkman.c | $(MKMAN)
+	$(MKMAN) docs/man/sluice.txt docs/sluice.1 src/cli/help_sluice.c cli_help_sluice
+
+docs/sluiced.8 src/cli/help_sluiced.c &: docs/man/sluiced.txt tools/mkman.c | $(MKMAN)
+	$(MKMAN) docs/man/sluiced.txt docs/sluiced.8 src/cli/help_sluiced.c cli_help_sluiced
+
+man: docs/sluice.1 docs/sluiced.8
 
 deps:
 	@scripts/deps.sh
@@ -120,6 +141,11 @@ $(BUILD)/bench/judge: $(BUILD)/bench/judge.o $(LIB)
 bench: deps all $(BUILD)/bench/apply $(BUILD)/bench/judge $(BUILD)/tests/kubelet-standin
 	@BENCH_APPLY=$(CURDIR)/$(BUILD)/bench/apply BENCH_JUDGE=$(CURDIR)/$(BUILD)/bench/judge bench/run.sh
 
+# An OCI image of sluiced made without a Docker daemon: the binary and the
+# libraries it loads, packed by umoci (docs/image.md). IMAGE_BUILD: the plain build.
+image:
+	@IMAGE_BUILD=$(if $(SANITIZER),build/default,$(BUILD)) scripts/image.sh
+
 format:
 	clang-format -i $(C_FILES)
 
@@ -132,6 +158,7 @@ install: all
 	install -m 644 docs/sluice.1 $(DESTDIR)/usr/local/share/man/man1/
 	install -m 644 docs/sluiced.8 $(DESTDIR)/usr/local/share/man/man8/
 	ln -sf sluice $(DESTDIR)/usr/local/bin/kubectl-sluice
+	ln -sf sluice $(DESTDIR)/usr/local/bin/kubectl_complete-sluice
 	install -d $(DESTDIR)/usr/local/share/bash-completion/completions
 	bin/sluice completion bash >$(DESTDIR)/usr/local/share/bash-completion/completions/sluice
 

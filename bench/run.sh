@@ -13,7 +13,12 @@
 # 5. Canary analysis: time to detect a canary failing 20% of requests
 #    (interval 10 s) beside a Prometheus alerting rule on the same query, and
 #    the comparative judge's false rollbacks on simulated canaries.
-# Each part is described again where it runs. BENCH_PARTS=5 runs part 5 only.
+# 6. sluiced's memory: resident set idle (Application mode, no Applications)
+#    and with 1,000 managed objects (single-app mode and one Application),
+#    beside kubectl watching; and the OCI image's size (make image).
+# Each part is described again where it runs. BENCH_PARTS selects parts, e.g.
+# BENCH_PARTS=5 or BENCH_PARTS="5 6"; parts 1 to 4 build on each other and run
+# together when any of them is asked for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sluice=$PWD/bin/sluice
@@ -22,6 +27,10 @@ trap 'rm -rf "$tmp"' EXIT
 export KUBECONFIG="$tmp/kubeconfig"
 : >"$KUBECONFIG"
 runs=5
+want() { # want N: part N was asked for (BENCH_PARTS, default all)
+	case " $(tr ',' ' ' <<<"${BENCH_PARTS:-all}") " in *" all "* | *" $1 "*) return 0 ;; esac
+	return 1
+}
 
 mkdir -p "$tmp/repo"
 for f in $(seq 1 100); do
@@ -87,7 +96,7 @@ measure() {
 	printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")" "$rss"
 }
 
-if [ "${BENCH_PARTS:-all}" != 5 ]; then
+if want 1 || want 2 || want 3 || want 4; then
 echo "bench: loading 1,000 objects from 100 files (median of $runs runs)"
 read -r s_ms s_kib < <(measure "$sluice" render "$tmp/repo" -o json)
 objs=$("$sluice" render "$tmp/repo" -o json | grep -c '"kind": "Deployment"\|"kind": "ConfigMap"' || true)
@@ -317,6 +326,7 @@ fi # BENCH_PARTS
 #    rollbacks of healthy canaries during a global incident (target 0), and
 #    canaries really worse than stable caught.
 #    BENCH_SLUICED and BENCH_JUDGE name other builds of sluiced and bench/judge.
+if want 5; then
 echo
 echo "bench: canary analysis, time to detect a canary failing 20% of requests (interval 10 s)"
 if ! [ -x /usr/bin/prometheus ]; then
@@ -457,3 +467,125 @@ fi
 echo
 echo "bench: the comparative judge on simulated canaries (bench/judge.c)"
 "${BENCH_JUDGE:-$PWD/build/default/bench/judge}"
+fi # want 5
+
+# 6. sluiced's memory and the image. The resident set (VmRSS, and VmHWM, its
+#    peak) of the controller process from /proc/PID/status, with its anonymous
+#    part (heap, stacks) and its file part (the mapped binary and libraries),
+#    in three states: idle (Application mode watching an empty namespace,
+#    /metrics served, read after 5 s); with 1,000 managed objects (500
+#    ConfigMaps, 500 Deployments in 100 files) in single-app mode, read after
+#    4 no-op rounds (interval 1 s) following the first sync; and the same
+#    1,000 objects as one Application (whose status lists them). Targets:
+#    idle < 10 MiB, 1,000 objects < 32 MiB. Beside it, the peer: kubectl
+#    watching an empty namespace (`kubectl get configmaps --watch`), after 5 s,
+#    and the floor: `sluiced --version`, which only loads the libraries.
+#    The Git fetch runs in a short-lived child process, not counted here.
+#    Then the image: scripts/image.sh into a scratch folder (umoci, root).
+if want 6; then
+echo
+echo "bench: sluiced's memory (resident set from /proc/PID/status) and the image"
+rss_sluiced=${BENCH_SLUICED:-$PWD/bin/sluiced}
+rss_pids=
+if [ -z "${sbx:-}" ]; then # no earlier part started the sandbox
+	sbx="$tmp/sandbox"
+	tests/sandbox/sandbox up "$sbx" >/dev/null
+	eval "$(tests/sandbox/sandbox env "$sbx")"
+	export KUBECONFIG
+fi
+trap 'kill $rss_pids ${lat_pid:-} ${an_pid:-} ${exp_pid:-} 2>/dev/null || true; tests/sandbox/prometheus down "$tmp/prom" >/dev/null 2>&1 || true
+	tests/sandbox/sandbox down "$sbx" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+kubectl apply -f deploy/crds/ >/dev/null
+kubectl wait --for condition=established crd/applications.sluice.dev crd/rollouts.sluice.dev --timeout=30s >/dev/null
+for ns in bench-idle bench-rss bench-rss-app; do kubectl create namespace "$ns" >/dev/null; done
+# mem PID: "rss_kib hwm_kib anon_kib file_kib" of a live process
+mem() { awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } /^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 }
+	END { print r, h, a, f }' "/proc/$1/status"; }
+row() { # row LABEL RSS HWM ANON FILE TARGET_MIB
+	awk -v l="$1" -v r="$2" -v h="$3" -v a="$4" -v f="$5" -v t="$6" 'BEGIN {
+		printf "  %-46s %6.1f MiB RSS (anon %5.1f, files %5.1f)  peak %6.1f MiB", l, r / 1024, a / 1024, f / 1024, h / 1024
+		if (t != "") printf "  target < %d MiB: %s", t, (r / 1024 < t ? "met" : "NOT met")
+		printf "\n" }'
+}
+synced() { grep -c '"msg":"synced"' "$1" || true; }
+
+"$rss_sluiced" --watch-namespace bench-idle --cache-dir "$tmp/rss-idle" --kubeconfig "$KUBECONFIG" \
+	--http-addr 127.0.0.1:0 2>"$tmp/rss-idle.log" &
+idle_pid=$!
+kubectl get configmaps -n bench-idle --watch >/dev/null 2>&1 &
+kw_pid=$!
+rss_pids="$idle_pid $kw_pid"
+sleep 5
+read -r i_rss i_hwm i_anon i_file < <(mem $idle_pid)
+read -r w_rss w_hwm w_anon w_file < <(mem $kw_pid)
+kill $idle_pid $kw_pid; wait $idle_pid $kw_pid 2>/dev/null || true
+row "sluiced idle (Application mode, /metrics on)" "$i_rss" "$i_hwm" "$i_anon" "$i_file" 10
+row "kubectl get --watch, idle (the peer)" "$w_rss" "$w_hwm" "$w_anon" "$w_file" ""
+# the floor: the binary and its libraries loaded, nothing done
+/usr/bin/time -f '%M' -o "$tmp/t" "$rss_sluiced" --version >/dev/null
+awk -v k="$(tail -n 1 "$tmp/t")" -v n="$(ldd "$rss_sluiced" | grep -c '=> /')" 'BEGIN {
+	printf "  %-46s %6.1f MiB peak RSS (%d libraries)\n", "floor: sluiced --version", k / 1024, n }'
+
+# the 1,000 objects, replicas 0 (no pods), in Git
+python3 - "$tmp/rss-work" <<'PY'
+import json, os, sys
+d = os.path.join(sys.argv[1], "objs")
+os.makedirs(d)
+for f in range(100):
+    with open(os.path.join(d, "file-%03d.yaml" % f), "w") as out:
+        for i in range(f * 5, f * 5 + 5):
+            labels = {"app": "app-%d" % i}
+            for o in ({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "settings-%d" % i, "labels": labels},
+                       "data": {"LOG_LEVEL": "info", "TIMEOUT": "30s", "config.yaml": "server:\n  port: 8080\n"}},
+                      {"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": "app-%d" % i, "labels": labels},
+                       "spec": {"replicas": 0, "selector": {"matchLabels": labels},
+                                "template": {"metadata": {"labels": labels},
+                                             "spec": {"containers": [{"name": "app", "image": "app:1.%d" % i,
+                                                                      "ports": [{"containerPort": 8080}]}]}}}}):
+                out.write("---\n" + json.dumps(o) + "\n")
+PY
+RG="git -c user.name=Bench -c user.email=bench@example.com -c init.defaultBranch=main"
+(cd "$tmp/rss-work" && $RG init -q . && $RG add -A && $RG commit -q -m rss)
+git clone -q --bare "$tmp/rss-work" "$tmp/rss.git"
+
+"$rss_sluiced" --repo "$tmp/rss.git" --path objs --app rss --namespace bench-rss --interval 1 \
+	--cache-dir "$tmp/rss-single" --kubeconfig "$KUBECONFIG" 2>"$tmp/rss-single.log" &
+single_pid=$!
+rss_pids=$single_pid
+for _ in $(seq 1 1200); do [ "$(synced "$tmp/rss-single.log")" -ge 5 ] && break; sleep 0.1; done
+read -r s_rss s_hwm s_anon s_file < <(mem $single_pid)
+kill $single_pid; wait $single_pid 2>/dev/null || true
+n_single=$(kubectl get configmaps,deployments -n bench-rss -l sluice.dev/app=rss --no-headers 2>/dev/null | wc -l)
+row "sluiced, 1,000 objects, single-app mode" "$s_rss" "$s_hwm" "$s_anon" "$s_file" 32
+echo "    ($n_single objects in the cluster, $(synced "$tmp/rss-single.log") rounds)"
+
+cat <<Y | kubectl apply -f - >/dev/null
+apiVersion: sluice.dev/v1alpha1
+kind: Application
+metadata: {name: rss, namespace: bench-rss-app}
+spec:
+  source: {repoURL: "$tmp/rss.git", path: objs}
+  syncPolicy: {interval: 1s}
+Y
+"$rss_sluiced" --watch-namespace bench-rss-app --cache-dir "$tmp/rss-app" --kubeconfig "$KUBECONFIG" \
+	--http-addr 127.0.0.1:0 2>"$tmp/rss-app.log" &
+app_pid=$!
+rss_pids=$app_pid
+for _ in $(seq 1 1200); do [ "$(synced "$tmp/rss-app.log")" -ge 5 ] && break; sleep 0.1; done
+read -r a_rss a_hwm a_anon a_file < <(mem $app_pid)
+kill $app_pid; wait $app_pid 2>/dev/null || true
+rss_pids=
+n_app=$(kubectl get configmaps,deployments -n bench-rss-app --no-headers 2>/dev/null | wc -l)
+row "sluiced, 1,000 objects, one Application" "$a_rss" "$a_hwm" "$a_anon" "$a_file" 32
+echo "    ($n_app objects in the cluster, $(synced "$tmp/rss-app.log") rounds)"
+
+if ! command -v umoci >/dev/null || [ "$(id -u)" -ne 0 ]; then
+	echo "  image: needs umoci and root (scripts/deps.sh), no figure"
+elif IMAGE_BUILD=${BENCH_IMAGE_BUILD:-build/default} IMAGE_DIR="$tmp/image" scripts/image.sh >"$tmp/image.log" 2>&1; then
+	sed -n 's/^image: layer /  image: layer /p' "$tmp/image.log"
+else
+	echo "bench: scripts/image.sh failed: $(tail -n 3 "$tmp/image.log")" >&2
+fi
+fi # want 6

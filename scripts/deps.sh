@@ -14,6 +14,7 @@ pkgs=(
 	openssh-server openssh-client nginx fcgiwrap # Git servers for the tests (gitservers)
 	prometheus                           # the analysis tests run their own, on loopback
 	tmux                                 # the test of `sluice status --watch` reads its screen
+	umoci                                # make image: packs the OCI image without a Docker daemon
 )
 
 missing=()

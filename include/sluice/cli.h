@@ -39,6 +39,40 @@ int cli_history(struct cli *c, int argc, char **argv);
 int cli_stats(struct cli *c, int argc, char **argv);
 int cli_completion(struct cli *c, int argc, char **argv);
 
+/*
+ * sluice __complete WORD... CURRENT: the completions of CURRENT after the
+ * words typed so far (after "sluice"), one per line ("word<TAB>summary" for
+ * verbs), then ":N", Cobra's directive (4: no file names, 16: directories,
+ * 0: files), as kubectl (1.26 or later) reads them from the plugin's
+ * kubectl_complete-sluice. Names of Rollouts, Applications and namespaces
+ * are read from the cluster (honouring -n, --context, --kubeconfig among
+ * the words); errors are never printed. Always returns CLI_OK.
+ */
+int cli_complete(struct cli *c, int argc, char **argv);
+
+/* The verbs sluice dispatches, in order; NULL past the last. */
+const char *cli_verb(size_t i);
+
+/* ---- --help texts and man pages: one source ---- */
+
+/*
+ * A program's --help texts, generated with its man page from
+ * docs/man/PROG.txt by tools/mkman.c (src/cli/help_PROG.c): the program
+ * first (verbs ""), then each command; the table ends with verbs NULL.
+ */
+struct cli_help {
+	const char *verbs;   /* the verbs this text serves, space-separated */
+	const char *args;    /* positional arguments: "ROLLOUT", "apps|rollouts", "" */
+	const char *summary; /* the command's line in the program's --help */
+	const char *flags;   /* "-n=NS" takes an argument, "-o=json|yaml" one of these, "-A" */
+	const char *text;    /* the whole --help output */
+};
+extern const struct cli_help cli_help_sluice[];
+extern const struct cli_help cli_help_sluiced[];
+
+/* The entry serving `verb` (NULL or "": the program's), or NULL. Borrowed. */
+const struct cli_help *cli_help_find(const struct cli_help *pages, const char *verb);
+
 /* ---- pure formatting and arithmetic (src/cli/fmt.c, src/cli/dora.c) ---- */
 
 /*

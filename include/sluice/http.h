@@ -1,6 +1,9 @@
 /*
  * The controller's HTTP endpoints (libmicrohttpd, its own thread):
- *   GET  /healthz    200 "ok"
+ *   GET  /healthz    200 "ok": the process serves (liveness)
+ *   GET  /readyz     200 "ok: REASON", or 503 "not ready: REASON", as the
+ *                    function given to http_server_set_ready() says; 200
+ *                    "ok" when none is given
  *   GET  /metrics    the process's metrics registry (metrics_default(), see
  *                    metrics.h) in the Prometheus text format 0.0.4; other
  *                    modules declare their families there, the server only
@@ -19,6 +22,12 @@
 
 #define HTTP_HOOK_MAX_BODY (1u << 20)
 
+/*
+ * Readiness, asked on the server's thread for each GET /readyz: 1 ready, 0
+ * not; `why` (size n) gets one line that says why.
+ */
+typedef int (*http_ready_fn)(void *ud, char *why, size_t n);
+
 /* Called on the server's thread with the repository URLs a push names. */
 typedef void (*http_push_fn)(void *ud, const char *const *urls, size_t n, const char *ref);
 
@@ -31,6 +40,9 @@ struct http_server;
 int http_server_start(struct http_server **out, const char *addr, const char *secret,
                       http_push_fn on_push, void *ud);
 void http_server_stop(struct http_server *s);
+
+/* Answer /readyz with `fn` from now on (NULL: always ready). Any thread. */
+void http_server_set_ready(struct http_server *s, http_ready_fn fn, void *ud);
 int http_server_port(const struct http_server *s);
 
 /*

@@ -35,18 +35,6 @@ static void age(char *buf, size_t n, const char *ts)
 		cli_fmt_duration(buf, n, clock_now_ms() - t);
 }
 
-static const char get_usage[] =
-    "Usage: sluice get apps|rollouts [-n NAMESPACE | -A] [-o wide|json|yaml]\n"
-    "                                [--kubeconfig F] [--context C]\n"
-    "\n"
-    "List Applications (sync result, health, revision) or Rollouts (phase,\n"
-    "step, weight, stable and canary commits). -o wide adds columns; -o json\n"
-    "and -o yaml print the objects whole as a v1 List, as kubectl does.\n"
-    "\n"
-    "Examples:\n"
-    "  sluice get apps -A\n"
-    "  sluice get rollouts -n shop -o wide\n";
-
 int cli_get(struct cli *c, int argc, char **argv)
 {
 	struct kopts k;
@@ -56,10 +44,10 @@ int cli_get(struct cli *c, int argc, char **argv)
 	struct kube_client *kc = NULL;
 	json_t *items = NULL;
 
-	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, get_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, cli_usage("get"))) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
 	if (npos != 1) {
-		fputs(get_usage, c->err);
+		fputs(cli_usage("get"), c->err);
 		return CLI_ERROR;
 	}
 	if (cli_check_output(c, "get", k.output, 1) < 0)
@@ -130,16 +118,6 @@ int cli_get(struct cli *c, int argc, char **argv)
 	return rc < 0 ? CLI_ERROR : CLI_OK;
 }
 
-static const char sync_usage[] =
-    "Usage: sluice sync APP [-n NAMESPACE] [--wait [--timeout SECONDS]]\n"
-    "\n"
-    "Ask sluiced to sync an Application now (through the annotation\n"
-    "sluice.dev/sync-requested-at, so RBAC decides who may). With --wait, wait\n"
-    "for the result: exit 0 Synced, 1 Failed, 2 error or timeout.\n"
-    "\n"
-    "Example:\n"
-    "  sluice sync shop -n team --wait\n";
-
 int cli_sync(struct cli *c, int argc, char **argv)
 {
 	struct kopts k;
@@ -151,10 +129,10 @@ int cli_sync(struct cli *c, int argc, char **argv)
 	struct timespec now;
 	struct tm tm;
 
-	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, sync_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, cli_usage("sync"))) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
 	if (npos != 1) {
-		fputs(sync_usage, c->err);
+		fputs(cli_usage("sync"), c->err);
 		return CLI_ERROR;
 	}
 	if (cli_connect(c, argv[0], &k, &cfg, &kc) < 0)
@@ -208,19 +186,6 @@ out:
 	return rc;
 }
 
-static const char diff_usage[] =
-    "Usage: sluice diff APP [-n NAMESPACE] [--kubeconfig F] [--context C]\n"
-    "\n"
-    "Show what syncing an Application would change: its source is fetched and\n"
-    "rendered here (with the credentials of its secretRef), each object that is\n"
-    "not already in sync goes through a server-side dry-run apply, and the\n"
-    "result is shown as a unified diff against the live object; objects a sync\n"
-    "would prune are shown removed. Nothing is changed.\n"
-    "Exit status: 0 no difference, 1 differences, 2 error.\n"
-    "\n"
-    "Example:\n"
-    "  sluice diff shop -n team\n";
-
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -248,10 +213,10 @@ int cli_diff(struct cli *c, int argc, char **argv)
 	memset(&cr, 0, sizeof(cr));
 	memset(&r, 0, sizeof(r));
 	diag_init(&errs);
-	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, diff_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, cli_usage("diff"))) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
 	if (npos != 1) {
-		fputs(diff_usage, c->err);
+		fputs(cli_usage("diff"), c->err);
 		return CLI_ERROR;
 	}
 	if (cli_connect(c, argv[0], &k, &cfg, &kc) < 0)
@@ -334,20 +299,6 @@ out:
 	return rc;
 }
 
-static const char action_usage[] =
-    "Usage: sluice promote|abort|retry|pause|resume ROLLOUT [-n NAMESPACE] [--full]\n"
-    "\n"
-    "Ask sluiced to act on a canary rollout, through the Kubernetes API (the\n"
-    "annotation sluice.dev/action on the Rollout, so RBAC decides who may):\n"
-    "  promote         go to the next step (past a pause, or a manual gate)\n"
-    "  promote --full  skip the remaining steps and promote now\n"
-    "  abort           all traffic back to stable at once, the canary scaled to 0\n"
-    "  retry           run an aborted or rolled-back commit's steps again\n"
-    "  pause, resume   hold the rollout where it is (a timed pause keeps its rest)\n"
-    "\n"
-    "Example:\n"
-    "  sluice promote web -n shop\n";
-
 int cli_rollout_action(struct cli *c, int argc, char **argv)
 {
 	struct kopts k;
@@ -358,10 +309,10 @@ int cli_rollout_action(struct cli *c, int argc, char **argv)
 	char patch[256], verb[32];
 	struct timespec now;
 
-	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, action_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, cli_usage("promote"))) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
 	if (npos != 1 || (k.full && strcmp(argv[0], "promote") != 0)) {
-		fputs(action_usage, c->err);
+		fputs(cli_usage("promote"), c->err);
 		return CLI_ERROR;
 	}
 	snprintf(verb, sizeof(verb), "%s%s", argv[0], k.full ? "-full" : "");

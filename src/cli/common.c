@@ -27,6 +27,12 @@ static const struct option kube_flags[] = {
     {NULL, 0, NULL, 0},
 };
 
+const char *cli_usage(const char *verb)
+{
+	const struct cli_help *h = cli_help_find(cli_help_sluice, verb);
+	return h ? h->text : "";
+}
+
 int cli_parse(struct cli *c, int argc, char **argv, struct kopts *k, const char **pos, int *npos,
               const char *usage)
 {

@@ -21,6 +21,9 @@ struct kopts {
 	const char *since;
 };
 
+/* A verb's --help text (from docs/man/sluice.txt, as sluice(1)). Borrowed. */
+const char *cli_usage(const char *verb);
+
 /*
  * Parse the kubectl-style flags after argv[0] (the verb); the positional
  * words go to pos (at most CLI_MAX_POS). Returns 0, 1 when --help was printed

@@ -5,37 +5,7 @@
 #include "sluice/error.h"
 #include "sluice/log.h"
 
-static const char usage[] =
-    "Usage: sluice [--log-level LEVEL] COMMAND [ARGS]\n"
-    "\n"
-    "sluice is a GitOps deployment controller with automated canary analysis.\n"
-    "This is its command line.\n"
-    "\n"
-    "Commands:\n"
-    "  get apps|rollouts [-n NS|-A] [-o wide|json|yaml]   list Applications or Rollouts\n"
-    "  status ROLLOUT [-w|--watch] [--wait] [--timeout D] [-o json]\n"
-    "                              a rollout now: phase, step, weights, commits, pods,\n"
-    "                              analysis (--wait: exit 0 Healthy, 1 rolled back, 2 error)\n"
-    "  history ROLLOUT             past rollouts: commit, result, duration, reason\n"
-    "  stats [--since 30d] [-n NS|-A]   delivery figures (DORA) from rollout history\n"
-    "  sync APP [-n NS] [--wait]   ask sluiced to sync an Application now\n"
-    "  diff APP [-n NS]            what a sync would change (exit 0 none, 1 some, 2 error)\n"
-    "  promote ROLLOUT [--full], abort, retry, pause, resume   act on a canary rollout\n"
-    "  render DIR [-o yaml|json]   load and validate the manifests under DIR and print them\n"
-    "  version                     print the version and the libraries in use\n"
-    "  completion bash             print a bash completion script\n"
-    "  help                        print this help\n"
-    "\n"
-    "Options:\n"
-    "  --kubeconfig FILE, --context NAME, -n NAMESPACE, -A   as kubectl's\n"
-    "  --log-level LEVEL   error, warn, info or debug (also SLUICE_LOG_LEVEL)\n"
-    "  -h, --help          print this help\n"
-    "  --version           print the version\n"
-    "\n"
-    "Exit status: 0 success, 1 invalid input, a difference or a failed rollout,\n"
-    "2 usage or system error.\n"
-    "As a kubectl plugin (kubectl-sluice, from make install): kubectl sluice status web.\n"
-    "Run 'sluice COMMAND --help' for a command's options. See sluice(1).\n";
+/* The --help texts come from docs/man/sluice.txt, as sluice(1) does (src/cli/help_sluice.c). */
 
 struct verb {
 	const char *name;
@@ -59,10 +29,41 @@ static const struct verb verbs[] = {
     {"version", cli_version},
 };
 
+const char *cli_verb(size_t i)
+{
+	return i < sizeof(verbs) / sizeof(verbs[0]) ? verbs[i].name : NULL;
+}
+
+const struct cli_help *cli_help_find(const struct cli_help *pages, const char *verb)
+{
+	size_t n = verb ? strlen(verb) : 0;
+
+	for (; pages && pages->verbs; pages++) {
+		const char *v = pages->verbs;
+		if (n == 0 && *v == '\0')
+			return pages;
+		while (n && *v) {
+			size_t len = strcspn(v, " ");
+			if (len == n && strncmp(v, verb, n) == 0)
+				return pages;
+			v += len;
+			v += *v == ' ';
+		}
+	}
+	return NULL;
+}
+
 int cli_run(struct cli *c, int argc, char **argv)
 {
 	enum slog_level level = SLOG_WARN;
+	const char *usage = cli_help_find(cli_help_sluice, NULL)->text;
+	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
 	int i = 1;
+
+	/* kubectl (1.26 or later) completes `kubectl sluice ...` through this name */
+	base = base ? base + 1 : argc > 0 ? argv[0] : "";
+	if (strcmp(base, "kubectl_complete-sluice") == 0)
+		return cli_complete(c, argc - 1, argv + 1);
 
 	slog_setup(SLOG_TEXT, level, c->err);
 	if (slog_setup_from_env() < 0) {
@@ -96,8 +97,17 @@ int cli_run(struct cli *c, int argc, char **argv)
 		fputs(usage, c->err);
 		return CLI_ERROR;
 	}
+	if (strcmp(argv[i], "__complete") == 0)
+		return cli_complete(c, argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "help") == 0) {
-		fputs(usage, c->out);
+		const struct cli_help *h =
+		    cli_help_find(cli_help_sluice, i + 1 < argc ? argv[i + 1] : NULL);
+		if (!h || i + 2 < argc) {
+			fprintf(c->err, "%s help: unknown command '%s' (see '%s --help')\n",
+			        c->prog, argv[argc - 1], c->prog);
+			return CLI_ERROR;
+		}
+		fputs(h->text, c->out);
 		return CLI_OK;
 	}
 	for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {

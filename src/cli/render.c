@@ -2,27 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sluice/cli.h"
+#include "internal.h"
 #include "sluice/diag.h"
 #include "sluice/error.h"
 #include "sluice/manifest.h"
-
-static const char render_usage[] =
-    "Usage: sluice render DIR [-o yaml|json]\n"
-    "\n"
-    "Load every .yaml, .yml and .json file under DIR (or the single file DIR) the way\n"
-    "sluiced does, check each object, and print the result. A DIR holding a\n"
-    "kustomization.yaml is rendered by `kubectl kustomize` first. Problems in every file are\n"
-    "reported, one line each as FILE:LINE: MESSAGE, and nothing is printed on stdout.\n"
-    "\n"
-    "Options:\n"
-    "  -o, --output FORMAT   yaml (default) or json (as kubectl -o json prints)\n"
-    "  -h, --help            print this help\n"
-    "\n"
-    "Example:\n"
-    "  sluice render examples/ -o json\n"
-    "\n"
-    "Exit status: 0 valid, 1 invalid manifests, 2 usage or system error.\n";
 
 int cli_render(struct cli *c, int argc, char **argv)
 {
@@ -64,7 +47,7 @@ int cli_render(struct cli *c, int argc, char **argv)
 				return CLI_ERROR;
 			}
 			break;
-		case 'h': fputs(render_usage, c->out); return CLI_OK;
+		case 'h': fputs(cli_usage("render"), c->out); return CLI_OK;
 		default:
 			fprintf(c->err,
 			        "%s render: unknown or incomplete option '%s' (see '%s render "
@@ -74,7 +57,7 @@ int cli_render(struct cli *c, int argc, char **argv)
 		}
 	}
 	if (!dir) {
-		fputs(render_usage, c->err);
+		fputs(cli_usage("render"), c->err);
 		return CLI_ERROR;
 	}
 	diag_init(&errs);

@@ -82,17 +82,6 @@ out:
 	return rc < 0 ? CLI_ERROR : CLI_OK;
 }
 
-static const char history_usage[] =
-    "Usage: sluice history ROLLOUT [-n NAMESPACE] [-o json|yaml] [--no-color]\n"
-    "                      [--kubeconfig F] [--context C]\n"
-    "\n"
-    "The Rollout's past rollouts, newest first, as the controller keeps them\n"
-    "(status.history, the last 20): commit, result (Promoted, RolledBack,\n"
-    "Aborted, Superseded), how long it ran, when it ended, and why.\n"
-    "\n"
-    "Example:\n"
-    "  sluice history web -n shop\n";
-
 int cli_history(struct cli *c, int argc, char **argv)
 {
 	struct kopts k;
@@ -104,10 +93,10 @@ int cli_history(struct cli *c, int argc, char **argv)
 	struct style y;
 	size_t i;
 
-	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, history_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, cli_usage("history"))) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
 	if (npos != 1 || k.all) {
-		fputs(history_usage, c->err);
+		fputs(cli_usage("history"), c->err);
 		return CLI_ERROR;
 	}
 	if (cli_check_output(c, "history", k.output, 0) < 0)

@@ -11,25 +11,6 @@
 
 #define HISTORY_KEPT 20 /* the engine keeps the last 20 rollouts of each Rollout */
 
-static const char stats_usage[] =
-    "Usage: sluice stats [--since D] [-n NAMESPACE | -A] [-o json|yaml]\n"
-    "                    [--kubeconfig F] [--context C]\n"
-    "\n"
-    "Delivery figures over the last D (default 30d; units w, d, h, m, s),\n"
-    "computed from the Rollouts' history (status.history):\n"
-    "  deployment frequency   promotions, and promotions per day\n"
-    "  change failure rate    (rolled back + aborted) / (promoted + rolled back + aborted)\n"
-    "  time to recovery       per Rollout, from the end of a failed rollout to the end\n"
-    "                         of the next promotion (mean)\n"
-    "  lead time              commit to promotion (median), when the history records\n"
-    "                         commit times; otherwise shown as unavailable\n"
-    "The history keeps each Rollout's last 20 rollouts: a note says when that cuts\n"
-    "the window short. The formulas are in sluice(1).\n"
-    "\n"
-    "Examples:\n"
-    "  sluice stats -A\n"
-    "  sluice stats -n shop --since 7d -o json\n";
-
 static json_t *ms_or_null(long long ms)
 {
 	return ms >= 0 ? json_integer(ms / 1000) : json_null();
@@ -46,7 +27,7 @@ int cli_stats(struct cli *c, int argc, char **argv)
 	struct cli_dora d;
 	size_t i, j;
 
-	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, stats_usage)) != 0) {
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, cli_usage("stats"))) != 0) {
 		rc = rc > 0 ? CLI_OK : CLI_ERROR;
 		goto done;
 	}
@@ -57,7 +38,7 @@ int cli_stats(struct cli *c, int argc, char **argv)
 			        "%s stats: --since '%s': want a span such as 30d, 2w, 12h\n",
 			        c->prog, k.since);
 		else
-			fputs(stats_usage, c->err);
+			fputs(cli_usage("stats"), c->err);
 		rc = CLI_ERROR;
 		goto done;
 	}
@@ -152,7 +133,9 @@ int cli_stats(struct cli *c, int argc, char **argv)
 		cli_fmt_duration(buf, sizeof(buf), d.lead_median_ms);
 		fprintf(c->out, "  %-22s %s (median of %d)\n", "Lead time:", buf, d.lead_n);
 	} else {
-		fprintf(c->out, "  %-22s unavailable: the history records no commit times\n",
+		fprintf(c->out,
+		        "  %-22s unavailable: no promotion in the window records its "
+		        "commit time\n",
 		        "Lead time:");
 	}
 	if (d.duration_median_ms >= 0) {

@@ -6,7 +6,8 @@
  * Everything shown comes from the cluster: the Rollout's status (written by
  * the rollout engine), its spec (the steps, the analysis thresholds), the
  * stable and canary Deployments (pods), and the Application it came from (a
- * commit's subject, when that commit is the one the Application synced last).
+ * commit's subject for an older status that does not record it, when that
+ * commit is the one the Application synced last).
  * The "view" built from them is the -o json document.
  */
 #include <math.h>
@@ -26,31 +27,6 @@
 
 #define BAR_WIDTH 20
 #define TICK_MS   1000
-
-static const char status_usage[] =
-    "Usage: sluice status ROLLOUT [-n NAMESPACE] [-w|--watch] [--wait] [--timeout D]\n"
-    "                     [-o json|yaml] [--no-color] [--kubeconfig F] [--context C]\n"
-    "\n"
-    "Show a canary rollout: phase, step k of n, desired and actual weight,\n"
-    "stable and canary commits (with the subject when the Application knows\n"
-    "it), pods ready of desired on each side, the latest analysis measurement\n"
-    "of each metric against its threshold, and the last message.\n"
-    "\n"
-    "  -w, --watch   keep showing it: redrawn in place on a terminal, a new block\n"
-    "                at each change otherwise (a watch on the Rollout, and the\n"
-    "                Deployments read again every second)\n"
-    "  --wait        wait until the rollout ends: exit 0 Healthy (promoted or\n"
-    "                nothing to roll out), 1 RolledBack, Aborted or Degraded,\n"
-    "                2 error or timeout\n"
-    "  --timeout D   give up after D (90s, 5m, 1h; a bare number is seconds)\n"
-    "  -o json|yaml  the same facts as a document (see sluice(1))\n"
-    "\n"
-    "Colour only on a terminal, and not with NO_COLOR set or --no-color.\n"
-    "\n"
-    "Examples:\n"
-    "  sluice status web -n shop\n"
-    "  sluice status web -n shop --watch\n"
-    "  sluice sync shop -n shop --wait && sluice status web -n shop --wait --timeout 30m\n";
 
 /* ---- reading ------------------------------------------------------------- */
 
@@ -143,6 +119,9 @@ static json_t *side(const json_t *rev, const json_t *dep, const json_t *app)
 	else if (o && commit && *commit && synced && strcmp(synced, commit) == 0 && subject &&
 	         *subject)
 		json_object_set_new(o, "subject", json_string(subject));
+	/* the committer time, as the sync handed the commit over (lead time) */
+	if (o && sat(rev, "commitTime", NULL))
+		json_object_set_new(o, "commitTime", json_string(sat(rev, "commitTime", NULL)));
 	return o;
 }
 
@@ -618,10 +597,10 @@ int cli_status(struct cli *c, int argc, char **argv)
 	json_t *last = NULL;
 	int drawn = 0;
 
-	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, status_usage)) != 0)
+	if ((rc = cli_parse(c, argc, argv, &k, pos, &npos, cli_usage("status"))) != 0)
 		return rc > 0 ? CLI_OK : CLI_ERROR;
 	if (npos != 1 || k.all) {
-		fputs(status_usage, c->err);
+		fputs(cli_usage("status"), c->err);
 		return CLI_ERROR;
 	}
 	if (cli_check_output(c, "status", k.output, 0) < 0)

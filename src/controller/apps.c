@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,7 +242,7 @@ static void record_event(struct kube_client *c, const json_t *app, const struct 
 	const char *old_rev = path_str(app, "status", "sync", "revision");
 	int ok = r->rc == 0 && !cred_err;
 	const char *status = ok ? "Synced" : "Failed";
-	char ts[32], msg[1100], clean[1100], prefix[300];
+	char msg[1100];
 
 	if (r->skipped || (old_status && strcmp(old_status, status) == 0 && old_rev &&
 	                   strcmp(old_rev, r->fetched ? r->git.commit : "") == 0))
@@ -252,26 +253,12 @@ static void record_event(struct kube_client *c, const json_t *app, const struct 
 	else
 		snprintf(msg, sizeof(msg), "sync of %.12s failed: %s",
 		         r->fetched ? r->git.commit : "?", cred_err ? cred_err : r->message);
-	slog_redact(clean, sizeof(clean), msg);
-	now_rfc3339(ts, sizeof(ts));
-	snprintf(prefix, sizeof(prefix), "%s.", json_string_value(json_object_get(meta, "name")));
-	json_t *ev =
-	    json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s, "
-	              "s:{s:s}, s:s, s:s, s:i}",
-	              "apiVersion", "v1", "kind", "Event", "metadata", "generateName", prefix,
-	              "namespace", json_string_value(json_object_get(meta, "namespace")),
-	              "involvedObject", "apiVersion", "sluice.dev/v1alpha1", "kind", "Application",
-	              "name", json_string_value(json_object_get(meta, "name")), "namespace",
-	              json_string_value(json_object_get(meta, "namespace")), "uid",
-	              json_string_value(json_object_get(meta, "uid"))
-	                  ? json_string_value(json_object_get(meta, "uid"))
-	                  : "",
-	              "reason", ok ? "Synced" : "SyncFailed", "message", clean, "type",
-	              ok ? "Normal" : "Warning", "source", "component", "sluiced", "firstTimestamp",
-	              ts, "lastTimestamp", ts, "count", 1);
-	if (ev && kube_create(c, NULL, ev, 0) < 0)
-		slog(SLOG_WARN, "cannot record an Event", "error", sluice_error_last(), NULL);
-	json_decref(ev);
+	/* a listed Application may lack kind and apiVersion: name them */
+	json_t *ref = json_pack("{s:s, s:s, s:O}", "apiVersion", "sluice.dev/v1alpha1", "kind",
+	                        "Application", "metadata", meta);
+	if (ref)
+		kube_record_event(c, ref, !ok, ok ? "Synced" : "SyncFailed", msg);
+	json_decref(ref);
 }
 
 struct tracked {
@@ -285,8 +272,23 @@ struct tracked {
 	char last_commit[41];
 };
 
+/*
+ * Leadership lost during a sync: nothing more is written (no event, no
+ * status); the Application is due again, for when this replica leads.
+ */
+static int fenced(struct leader *le, const struct round *r, const char *ns, const char *name)
+{
+	if (!r->fenced && leader_may_write(le))
+		return 0;
+	slog(
+	    SLOG_WARN,
+	    "sync cut short: no longer leading (Lease lost or shutting down); nothing more written",
+	    "app", name, "namespace", ns, NULL);
+	return 1;
+}
+
 static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t,
-                     const struct apps_opts *o)
+                     const struct apps_opts *o, struct leader *le)
 {
 	const json_t *meta = json_object_get(app, "metadata");
 	const char *ns = json_string_value(json_object_get(meta, "namespace"));
@@ -308,6 +310,7 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 	r.cache_dir = o->cache_dir;
 	r.prev_inventory = json_object_get(json_object_get(app, "status"), "inventory");
 	r.cache = &t->render;
+	r.leader = le;
 	r.prune = path_bool(json_object_get(app, "spec"), "syncPolicy", "prune", 1);
 	json_int_t gen = json_integer_value(json_object_get(meta, "generation"));
 	if (!path_bool(json_object_get(app, "spec"), "syncPolicy", "selfHeal", 1) &&
@@ -319,6 +322,12 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 	} else {
 		r.auth = &cr.auth;
 		controller_round(c, &r);
+	}
+	if (fenced(le, &r, ns, name)) {
+		t->next_due = 0;
+		controller_round_dispose(&r);
+		app_creds_dispose(&cr);
+		return;
 	}
 	record_event(c, app, &r, cred_err[0] ? cred_err : NULL);
 	if (!r.skipped && write_status(c, app, &r, cred_err[0] ? cred_err : NULL) < 0)
@@ -456,7 +465,7 @@ static int revert_hook(void *ud, const json_t *rollout, const char *commit, cons
 }
 
 static void run_rollouts(struct kube_client *c, struct rollouts *ro, const struct apps_opts *o,
-                         const json_t *apps)
+                         const json_t *apps, struct leader *le)
 {
 	struct revert_ctx rctx = {c, apps, o};
 	struct rollout_hooks hooks = {revert_hook, &rctx, o->prometheus_url};
@@ -474,8 +483,8 @@ static void run_rollouts(struct kube_client *c, struct rollouts *ro, const struc
 		}
 		slog(SLOG_INFO, "watching Rollouts", NULL);
 	}
-	if (!ro->ws.synced)
-		return;
+	if (!ro->ws.synced || !leader_may_write(le))
+		return; /* a standby keeps the watch warm and writes nothing */
 	json_t *store = json_deep_copy(kube_watch_store(ro->w));
 	json_object_foreach(store, k, r)
 	{
@@ -485,8 +494,8 @@ static void run_rollouts(struct kube_client *c, struct rollouts *ro, const struc
 		const char *last = json_string_value(json_array_get(seen, 0));
 		double due = json_number_value(json_array_get(seen, 1));
 		long requeue = -1;
-		if (stopping)
-			break;
+		if (stopping || !leader_may_write(le))
+			break; /* checked before each reconcile: one in flight runs to its end */
 		if (seen && last && rv && strcmp(last, rv) == 0 && mono() < due)
 			continue;
 		if (rollout_reconcile(c, r, &requeue, &hooks) < 0)
@@ -526,6 +535,7 @@ struct pool {
 	int closing;
 	const struct kube_config *cfg;
 	const struct apps_opts *o;
+	struct leader *le; /* NULL: no leader election */
 };
 
 static void *worker(void *arg)
@@ -546,8 +556,10 @@ static void *worker(void *arg)
 		p->count--;
 		p->running++;
 		pthread_mutex_unlock(&p->lock);
-		if (c)
-			sync_app(c, j.app, j.t, p->o);
+		if (c && leader_may_write(p->le))
+			sync_app(c, j.app, j.t, p->o, p->le);
+		else
+			j.t->next_due = 0; /* queued while leading; due when leading again */
 		json_decref(j.app);
 		pthread_mutex_lock(&p->lock);
 		j.t->busy = 0;
@@ -604,6 +616,33 @@ static void drain(struct pool *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/*
+ * /readyz: the Applications have been listed and, with leader election,
+ * this replica leads or stands by in touch with the API. A standby is Ready:
+ * readiness gates only the Service (metrics, webhooks), and a Deployment's
+ * rolling update waits for its new pods to be Ready, which a standby must be
+ * for the update to proceed.
+ */
+struct readiness {
+	atomic_int listed;
+	struct leader *le; /* set before listed */
+};
+
+static int ready(void *ud, char *why, size_t n)
+{
+	struct readiness *rd = ud;
+
+	if (!atomic_load(&rd->listed)) {
+		snprintf(why, n, "Applications not listed yet");
+		return 0;
+	}
+	if (!rd->le) {
+		snprintf(why, n, "watching Applications");
+		return 1;
+	}
+	return leader_ready(rd->le, why, n);
+}
+
 int controller_run_apps(const struct apps_opts *o)
 {
 	struct kube_config *cfg = NULL;
@@ -620,6 +659,17 @@ int controller_run_apps(const struct apps_opts *o)
 	pthread_t *threads = NULL;
 	struct pool pool;
 	struct rollouts ro;
+	struct leader *le = NULL;
+	struct readiness rd;
+	unsigned term = 0;
+
+	if (o->once && o->leader) {
+		slog(SLOG_ERROR, "--once and --leader-elect do not go together", NULL);
+		json_decref(tracked);
+		return 2;
+	}
+	atomic_init(&rd.listed, 0);
+	rd.le = NULL;
 
 	memset(&ro, 0, sizeof(ro));
 	ro.seen = json_object();
@@ -632,8 +682,11 @@ int controller_run_apps(const struct apps_opts *o)
 	if (o->http_addr) {
 		if (http_server_start(&http, o->http_addr, o->webhook_secret, on_push, NULL) < 0) {
 			slog(SLOG_ERROR, sluice_error_last(), NULL);
+			json_decref(ro.seen);
+			json_decref(tracked);
 			return 2;
 		}
+		http_server_set_ready(http, ready, &rd);
 		char port[16];
 		snprintf(port, sizeof(port), "%d", http_server_port(http));
 		slog(SLOG_INFO, "http: listening", "addr", o->http_addr, "port", port, "webhooks",
@@ -643,14 +696,20 @@ int controller_run_apps(const struct apps_opts *o)
 	rc = controller_connect(&cfg, &c, o->kubeconfig);
 	if (rc == 0 && (rc = kube_watch_start(&w, c, &ref, NULL, on_app, &ws)) < 0)
 		slog(SLOG_ERROR, sluice_error_last(), NULL);
+	if (rc == 0 && o->leader && (rc = leader_start(&le, cfg, o->leader)) < 0)
+		slog(SLOG_ERROR, sluice_error_last(), NULL);
 	if (rc < 0) {
+		kube_watch_stop(w);
 		kube_client_free(c);
 		kube_config_free(cfg);
 		json_decref(tracked);
+		json_decref(ro.seen);
 		http_server_stop(http);
 		return 2;
 	}
 	pool.cfg = cfg;
+	pool.le = le;
+	rd.le = le;
 	/* one worker: syncs run on this thread */
 	threads = nworkers > 1 ? calloc((size_t)nworkers, sizeof(*threads)) : NULL;
 	for (int i = 0; threads && i < nworkers; i++)
@@ -659,10 +718,14 @@ int controller_run_apps(const struct apps_opts *o)
 	if (nworkers > 1 ? !threads || nworkers == 0 : 0) {
 		slog(SLOG_ERROR, "cannot start the sync workers", NULL);
 		free(threads);
+		http_server_stop(http);
+		leader_free(le);
+		http = NULL;
 		kube_watch_stop(w);
 		kube_client_free(c);
 		kube_config_free(cfg);
 		json_decref(tracked);
+		json_decref(ro.seen);
 		http_server_stop(http);
 		return 2;
 	}
@@ -672,9 +735,43 @@ int controller_run_apps(const struct apps_opts *o)
 	slog(SLOG_INFO, "watching Applications", "namespace",
 	     o->namespace && *o->namespace ? o->namespace : "(all)", "workers", nw, NULL);
 	while (!stopping) {
+		if (!w && kube_watch_start(&w, c, &ref, NULL, on_app, &ws) < 0) {
+			slog(SLOG_ERROR, "cannot watch Applications; trying again in 1 s", "error",
+			     sluice_error_last(), NULL);
+			w = NULL;
+			sleep(1);
+			continue;
+		}
 		kube_client_run(c, 100);
 		if (!ws.synced)
 			continue;
+		atomic_store(&rd.listed, 1);
+		if (!leader_may_write(le)) {
+			/* a standby: no syncs, no rollouts, no status; a push it was told
+			 * of is covered by the full pass it makes when it leads */
+			json_decref(take_pushed());
+			run_rollouts(c, &ro, o, kube_watch_store(w), le); /* the watch only */
+			continue;
+		}
+		if (leader_term(le) != term) {
+			/* leading (again): everything is due, whatever another leader did,
+			 * and from a fresh LIST: a standby's watches may have been cut off
+			 * (a partition, a watch in backoff) and their stores stale */
+			term = leader_term(le);
+			for (size_t i = 0; i < nslots; i++)
+				if (!is_busy(&pool, slots[i]))
+					slots[i]->next_due = 0;
+			json_object_clear(ro.seen);
+			kube_watch_stop(w);
+			w = NULL;
+			ws.synced = 0;
+			kube_watch_stop(ro.w);
+			ro.w = NULL;
+			ro.ws.synced = 0;
+			ro.next_try = 0;
+			json_decref(take_pushed());
+			continue;
+		}
 		json_t *push = take_pushed();
 		const char *k;
 		json_t *app;
@@ -729,7 +826,7 @@ int controller_run_apps(const struct apps_opts *o)
 			if (threads)
 				submit(&pool, app, t);
 			else
-				sync_app(c, app, t, o);
+				sync_app(c, app, t, o, le);
 		}
 		/* a deleted Application's render and memo go with it */
 		json_object_foreach(tracked, k, app)
@@ -746,8 +843,10 @@ int controller_run_apps(const struct apps_opts *o)
 				drain(&pool);
 			break;
 		}
-		run_rollouts(c, &ro, o, kube_watch_store(w));
+		run_rollouts(c, &ro, o, kube_watch_store(w), le);
 	}
+	/* no write starts from here on; the Lease stays ours until what runs is done */
+	leader_resign(le);
 	pthread_mutex_lock(&pool.lock);
 	pool.closing = 1;
 	pthread_cond_broadcast(&pool.ready);
@@ -767,6 +866,7 @@ int controller_run_apps(const struct apps_opts *o)
 	pthread_mutex_destroy(&pool.lock);
 	pthread_cond_destroy(&pool.ready);
 	http_server_stop(http);
+	leader_free(le); /* releases the Lease: a standby takes over at once */
 	kube_watch_stop(ro.w);
 	json_decref(ro.seen);
 	kube_watch_stop(w);

@@ -9,47 +9,18 @@
 #include "sluice/error.h"
 #include "sluice/log.h"
 #include "sluice/manifest.h"
+#include "sluice/rollout.h"
 
-static const char usage[] =
-    "Usage: sluiced [OPTIONS]\n"
-    "\n"
-    "The sluice controller. Logs are JSON, one object per line, on stderr.\n"
-    "\n"
-    "Application mode (the default): watch sluice.dev/v1alpha1 Applications and sync each\n"
-    "one on its interval; results go to its status.\n"
-    "  --watch-namespace N  watch Applications in N only (default: all namespaces)\n"
-    "  --once               sync every Application once, then exit (1 if any failed)\n"
-    "  --http-addr HOST:PORT  serve /healthz, /metrics and the push webhook /hooks/git\n"
-    "  --webhook-secret-file F  the secret that signs webhooks (also\n"
-    "                       SLUICE_WEBHOOK_SECRET_FILE); without one, webhooks are refused\n"
-    "  --concurrency N      Applications synced at once, each one serially (default 4)\n"
-    "  --prometheus-url URL  Prometheus for canary analysis that names none (also\n"
-    "                       SLUICE_PROMETHEUS_URL)\n"
-    "  --cache-dir, --kubeconfig as below\n"
-    "\n"
-    "Single-app mode (one repository, no Application resource):\n"
-    "  --repo URL           Git repository: a path, file://, git://, https:// or ssh://\n"
-    "  --path P             folder of manifests in the repository (default: its root)\n"
-    "  --revision R         branch, tag or commit (default: the remote's HEAD)\n"
-    "  --namespace N        for namespaced objects that name none (default: default)\n"
-    "  --app NAME           tracking label sluice.dev/app value (default: the repo's name)\n"
-    "  --interval SECONDS   time between syncs (default 60)\n"
-    "  --once               sync once and exit: 0 synced, 1 invalid manifests, 2 failure\n"
-    "  --cache-dir DIR      Git mirrors and checkouts (default /var/cache/sluice/git)\n"
-    "  --kubeconfig FILE    cluster credentials (default: in-cluster, else $KUBECONFIG)\n"
-    "  Git credentials come from SLUICE_GIT_USERNAME, SLUICE_GIT_PASSWORD,\n"
-    "  SLUICE_GIT_SSH_KEY_FILE, SLUICE_GIT_KNOWN_HOSTS_FILE and SLUICE_GIT_CA_FILE.\n"
-    "\n"
-    "Other options:\n"
-    "  --kube-api-qps N, --kube-api-burst N   the API client's rate limit (default 100, 200)\n"
-    "  --check DIR          load and validate the manifests under DIR, log the result, and\n"
-    "                       exit 0 (valid) or 1 (invalid)\n"
-    "  --log-level LEVEL    error, warn, info (default) or debug (also SLUICE_LOG_LEVEL)\n"
-    "  --log-format FORMAT  json (default) or text (also SLUICE_LOG_FORMAT)\n"
-    "  --version            print the version\n"
-    "  -h, --help           print this help\n"
-    "\n"
-    "See sluiced(8).\n";
+/* "15s", "1500ms", "1m" or a number of seconds -> ms; -1 when malformed. */
+static long duration_ms(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end != s && *end == '\0')
+		return v > 0 && v < 86400 ? v * 1000 : -1;
+	return rollout_parse_duration(s);
+}
 
 static int check_tree(const char *dir)
 {
@@ -102,6 +73,13 @@ int controller_main(int argc, char **argv)
 	    {"kube-api-burst", required_argument, NULL, 'b'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-format", required_argument, NULL, 'f'},
+	    {"leader-elect", no_argument, NULL, 'L'},
+	    {"leader-elect-namespace", required_argument, NULL, 'N'},
+	    {"leader-elect-lease-name", required_argument, NULL, 'E'},
+	    {"leader-elect-id", required_argument, NULL, 'I'},
+	    {"leader-elect-lease-duration", required_argument, NULL, 'D'},
+	    {"leader-elect-renew-deadline", required_argument, NULL, 'T'},
+	    {"leader-elect-retry-period", required_argument, NULL, 'Y'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -110,13 +88,16 @@ int controller_main(int argc, char **argv)
 	enum slog_format fmt = SLOG_JSON;
 	const char *check = NULL;
 	struct single_opts so = {NULL, NULL, NULL, "default", NULL, "/var/cache/sluice/git",
-	                         NULL, 60,   0};
+	                         NULL, 60,   0,    NULL};
 	char appname[256];
 	const char *watch_ns = NULL, *http_addr = NULL, *secret_file = NULL;
 	char secret[4096] = "";
 	int opt;
 	long workers = 4;
 	const char *prom_url = getenv("SLUICE_PROMETHEUS_URL");
+	int elect = 0;
+	char le_ns[256], le_id[256];
+	struct leader_opts lo = {NULL, LEADER_LEASE_NAME, NULL, 15000, 10000, 2000};
 
 	slog_setup(fmt, level, stderr);
 	if (slog_setup_from_env() < 0) {
@@ -184,8 +165,28 @@ int controller_main(int argc, char **argv)
 				goto bad;
 			slog_setup(fmt, level, stderr);
 			break;
+		case 'L': elect = 1; break;
+		case 'N': lo.namespace = optarg; break;
+		case 'E': lo.name = optarg; break;
+		case 'I': lo.identity = optarg; break;
+		case 'D':
+		case 'T':
+		case 'Y': {
+			long ms = duration_ms(optarg);
+			if (ms <= 0) {
+				fprintf(
+				    stderr,
+				    "sluiced: %s wants a duration such as 15s or 500ms, not '%s'\n",
+				    argv[optind - 1], optarg);
+				return 2;
+			}
+			*(opt == 'D'   ? &lo.lease_ms
+			  : opt == 'T' ? &lo.renew_ms
+			               : &lo.retry_ms) = ms;
+			break;
+		}
 		case 'V': printf("sluiced%s\n", cli_version_string() + strlen("sluice")); return 0;
-		case 'h': fputs(usage, stdout); return 0;
+		case 'h': fputs(cli_help_find(cli_help_sluiced, NULL)->text, stdout); return 0;
 		default:
 			fprintf(
 			    stderr,
@@ -201,6 +202,23 @@ int controller_main(int argc, char **argv)
 	}
 	if (check)
 		return check_tree(check);
+	if (elect) {
+		if (!lo.namespace) {
+			leader_default_namespace(le_ns, sizeof(le_ns));
+			lo.namespace = le_ns;
+		}
+		if (!lo.identity) {
+			leader_default_identity(le_id, sizeof(le_id));
+			lo.identity = le_id;
+		}
+		if (leader_opts_check(&lo) < 0)
+			goto bad;
+		if (so.once) {
+			fprintf(stderr, "sluiced: --once and --leader-elect do not go together\n");
+			return 2;
+		}
+		so.leader = &lo;
+	}
 	if (so.repo) {
 		if (!so.app) {
 			/* the repository's base name, without .git */
@@ -230,7 +248,7 @@ int controller_main(int argc, char **argv)
 	}
 	struct apps_opts ao = {so.cache_dir, so.kubeconfig, watch_ns,
 	                       so.once,      http_addr,     secret[0] ? secret : NULL,
-	                       (int)workers, prom_url};
+	                       (int)workers, prom_url,      so.leader};
 	return controller_run_apps(&ao);
 bad:
 	fprintf(stderr, "sluiced: %s\n", sluice_error_last());

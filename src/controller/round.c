@@ -119,6 +119,12 @@ int controller_round(struct kube_client *c, struct round *r)
 
 	if ((rc = controller_render(r, &set)) < 0 || r->skipped)
 		goto out;
+	if (!leader_may_write(r->leader)) {
+		/* the fetch and render may take long: leadership is looked at again
+		 * before the first write */
+		r->fenced = 1;
+		goto out;
+	}
 	char memo_key[4200];
 	struct sync_opts so = {.app = r->app,
 	                       .namespace = r->namespace,

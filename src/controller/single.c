@@ -98,7 +98,7 @@ static int save_inventory(struct kube_client *c, const struct single_opts *o, co
 
 /* One round, with the inventory kept in a ConfigMap. */
 static int round_once(struct kube_client *c, const struct single_opts *o,
-                      const struct gitsrc_auth *auth, struct render_cache *cache)
+                      const struct gitsrc_auth *auth, struct render_cache *cache, struct leader *le)
 {
 	struct round r;
 	char rev[64] = "";
@@ -123,7 +123,17 @@ static int round_once(struct kube_client *c, const struct single_opts *o,
 	r.prev_inventory = prev;
 	r.cache = cache;
 	r.prune = 1;
+	r.leader = le;
 	controller_round(c, &r);
+	if (r.fenced || !leader_may_write(le)) {
+		slog(SLOG_WARN,
+		     "sync cut short: no longer leading (Lease lost or shutting down); nothing "
+		     "more written",
+		     "app", o->app, NULL);
+		controller_round_dispose(&r);
+		json_decref(prev);
+		return 0;
+	}
 	if (r.inventory &&
 	    !(prev && json_equal(prev, r.inventory) && strcmp(rev, r.git.commit) == 0) &&
 	    save_inventory(c, o, r.inventory, r.git.commit) < 0)
@@ -140,8 +150,10 @@ int controller_run_single(const struct single_opts *o)
 	struct kube_client *c = NULL;
 	struct gitsrc_auth auth;
 	char *key = NULL, *kh = NULL;
-	int rc, failures = 0;
+	int rc = 0, failures = 0;
 	struct render_cache cache;
+	struct leader *le = NULL;
+	unsigned term = 0;
 
 	memset(&cache, 0, sizeof(cache));
 
@@ -169,11 +181,30 @@ int controller_run_single(const struct single_opts *o)
 		free(kh);
 		return 2;
 	}
+	if (o->leader && o->once) {
+		slog(SLOG_ERROR, "--once and --leader-elect do not go together", NULL);
+		rc = 2;
+		goto out;
+	}
+	if (o->leader && leader_start(&le, cfg, o->leader) < 0) {
+		slog(SLOG_ERROR, sluice_error_last(), NULL);
+		rc = 2;
+		goto out;
+	}
 	controller_signals(on_term);
 	slog(SLOG_INFO, "single-app mode", "app", o->app, "repo", o->repo, "path",
 	     o->path ? o->path : ".", NULL);
 	do {
-		rc = round_once(c, o, &auth, &cache);
+		if (!leader_may_write(le)) {
+			/* a standby: look again soon, sync as soon as it leads */
+			usleep(100000);
+			continue;
+		}
+		if (leader_term(le) != term) {
+			term = leader_term(le);
+			failures = 0;
+		}
+		rc = round_once(c, o, &auth, &cache, le);
 		if (o->once)
 			break;
 		/* after a failure, retry sooner: 5 s, doubling, never later than the interval */
@@ -183,9 +214,12 @@ int controller_run_single(const struct single_opts *o)
 			back *= 2;
 		if (failures && back < wait_s)
 			wait_s = back;
-		for (long s = 0; s < wait_s * 10 && !stopping; s++)
+		for (long s = 0; s < wait_s * 10 && !stopping && leader_term(le) == term; s++)
 			usleep(100000);
 	} while (!stopping);
+	leader_resign(le);
+	leader_free(le);
+out:
 	render_cache_dispose(&cache);
 	kube_client_free(c);
 	kube_config_free(cfg);

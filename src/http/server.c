@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@ struct http_server {
 	http_push_fn on_push;
 	void *ud;
 	int port;
+	pthread_mutex_t ready_lock; /* guards ready_fn and ready_ud */
+	http_ready_fn ready_fn;
+	void *ready_ud;
 };
 
 struct req {
@@ -82,6 +86,20 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int code, con
 	ret = MHD_queue_response(conn, code, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* GET /readyz: what the readiness function says, 503 when not ready. */
+static enum MHD_Result handle_ready(struct http_server *s, struct MHD_Connection *conn)
+{
+	char why[512] = "", text[600];
+	int ok = 1;
+
+	pthread_mutex_lock(&s->ready_lock);
+	if (s->ready_fn)
+		ok = s->ready_fn(s->ready_ud, why, sizeof(why));
+	pthread_mutex_unlock(&s->ready_lock);
+	snprintf(text, sizeof(text), "%s%s%s\n", ok ? "ok" : "not ready", why[0] ? ": " : "", why);
+	return reply(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, text);
 }
 
 /* GET /metrics: the process's registry in the text format 0.0.4. */
@@ -210,6 +228,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
 		return reply(conn, MHD_HTTP_OK, "ok\n");
+	if (strcmp(url, "/readyz") == 0 && strcmp(method, "GET") == 0)
+		return handle_ready(s, conn);
 	if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0)
 		return handle_metrics(conn);
 	if (strcmp(url, "/hooks/git") == 0 && strcmp(method, "POST") == 0)
@@ -258,12 +278,14 @@ int http_server_start(struct http_server **out, const char *addr, const char *se
 	slog_add_secret(s->secret);
 	s->on_push = on_push;
 	s->ud = ud;
+	pthread_mutex_init(&s->ready_lock, NULL);
 	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 	                        handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	                        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
 	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_END);
 	if (!s->d) {
+		pthread_mutex_destroy(&s->ready_lock);
 		free(s->secret);
 		free(s);
 		return sluice_error_set(SLUICE_EIO, "http: cannot listen on %s", addr);
@@ -279,8 +301,17 @@ void http_server_stop(struct http_server *s)
 	if (!s)
 		return;
 	MHD_stop_daemon(s->d);
+	pthread_mutex_destroy(&s->ready_lock);
 	free(s->secret);
 	free(s);
+}
+
+void http_server_set_ready(struct http_server *s, http_ready_fn fn, void *ud)
+{
+	pthread_mutex_lock(&s->ready_lock);
+	s->ready_fn = fn;
+	s->ready_ud = ud;
+	pthread_mutex_unlock(&s->ready_lock);
 }
 
 int http_server_port(const struct http_server *s)

@@ -3,8 +3,9 @@
 # (replicas router, analysis against a real Prometheus): sluice get rollouts,
 # status (healthy, paused mid-canary at a manual gate, rolled back by a failing
 # analysis), status --watch on a terminal (tmux, reading the screen) and off
-# one, --wait's exit codes, history, stats, and the one-line errors (unknown
-# rollout, bad kubeconfig, unreachable server, Forbidden).
+# one, --wait's exit codes, history, stats, completion of names from the
+# cluster (kubectl sluice <TAB>), and the one-line errors (unknown rollout, bad
+# kubeconfig, unreachable server, Forbidden).
 # Golden text masks what moves: ages ("T ago"), run counts, commits (by value).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rollout_lib.sh"
@@ -68,7 +69,7 @@ same "status of a healthy Rollout: stable commit with its subject (from the Appl
 	"Rollout:   shop/web
 Phase:     Healthy
 Stable:    $c1  pods 4/4 ready  web v1
-Message:   stable runs $(git -C "$bare" rev-parse main | cut -c1-12)" "$(S status web -n shop | mask)"
+Message:   stable runs $(git -C "$bare" rev-parse main | cut -c1-12) (T ago)" "$(S status web -n shop | mask)"
 out=$(S get rollouts -n shop)
 same "get rollouts: one row under kubectl-like columns" \
 	"NAME PHASE STEP WEIGHT STABLE CANARY AGE|web Healthy - 0% $c1 - T" \
@@ -83,6 +84,20 @@ assert [(i["metadata"]["namespace"], i["metadata"]["name"], i["status"]["phase"]
 else
 	not_ok "get rollouts -A -o json / -o wide" "$(S get rollouts -A -o json | head -20)" "$(S get rollouts -n shop -o wide)"
 fi
+
+# ---- completion from the cluster: as kubectl runs it (kubectl_complete-sluice on PATH), and sluice __complete
+mkdir -p "$tmp/kbin"
+ln -sf "$SLUICE" "$tmp/kbin/kubectl-sluice"
+ln -sf "$SLUICE" "$tmp/kbin/kubectl_complete-sluice"
+if command -v kubectl >/dev/null; then
+	got=$("${cli_env[@]}" PATH="$tmp/kbin:$PATH" kubectl __complete sluice status -n shop "" 2>/dev/null | paste -sd' ')
+	same "kubectl sluice status -n shop <TAB>: the Rollouts' names, read from the cluster" "web :4" "$got"
+else
+	skip "kubectl sluice status -n shop <TAB>" "kubectl not installed"
+fi
+same "sluice __complete: namespaces after -n, Applications for sync, Rollouts for promote" \
+	"shop :4|shop :4|web :4" \
+	"$(S __complete status -n sh | paste -sd' ')|$(S __complete sync --namespace=shop "" | paste -sd' ')|$(S __complete promote -n shop w | paste -sd' ')"
 
 # ---- paused mid-canary at the manual gate, analysis passing
 web web:2
@@ -102,7 +117,7 @@ Stable:    $c1  pods 4/4 ready
 Canary:    $c2  pods 4/4 ready  web v2
 Analysis:  N runs: 0 failed, 0 inconclusive, 0 errors in a row; last Passed T ago
            error-rate       0          max 0.05           Passed  T ago
-Message:   step 4 of 4: waiting for promote
+Message:   step 4 of 4: waiting for promote (T ago)
 Started:   T ago; this step T ago" "$(S status web -n shop | mask)"
 if S status web -n shop -o json | python3 -c '
 import json, sys
@@ -246,18 +261,21 @@ assert st["deployments"]["promoted"] == 2 and st["changeFailure"]["failed"] == 1
 assert abs(st["changeFailure"]["rate"] - 1 / 3) < 1e-9
 # recovery: from the end of the rollback to the end of the next promotion
 assert st["recovery"] == {"recovered": 1, "open": 0, "meanSeconds": int((t(h[0]["end"]) - t(h[1]["end"])))}, st["recovery"]
-assert st["leadTime"] == {"samples": 0, "medianSeconds": None}
+# lead time: from each promoted commit's committer time to its promotion's end
+leads = sorted(t(e["end"]) - datetime.datetime.strptime(e["commitTime"], "%Y-%m-%dT%H:%M:%S.%fZ" if "." in e["commitTime"] else "%Y-%m-%dT%H:%M:%SZ").timestamp() for e in h if e["result"] == "Promoted")
+assert st["leadTime"]["samples"] == 2, st["leadTime"]
+assert abs(st["leadTime"]["medianSeconds"] - sum(leads) / 2) <= 1, (st["leadTime"], leads)
 durs = sorted(t(e["end"]) - t(e["start"]) for e in h if e["result"] == "Promoted")
 assert st["rolloutDuration"]["medianSeconds"] == int(sum(durs) / 2), (st, durs)
 assert abs(st["deployments"]["perDay"] - 2 / 30) < 1e-9
 PY
-	ok "stats -o json: 2 promoted, change failure 1/3, recovery = rollback end to next promotion end, lead time unavailable"
+	ok "stats -o json: 2 promoted, change failure 1/3, recovery = rollback end to next promotion end, lead time = commit time to promotion"
 else
 	not_ok "stats -o json" "$(cat "$tmp/stats.json")" "$(cat "$tmp/ro.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["history"])')"
 fi
 if grep -q '^  Change failure rate:   33% (1 of 3 rolled back or aborted)$' "$tmp/stats.txt" &&
 	grep -q '^  Deployment frequency:  2 promoted (0.07 a day)$' "$tmp/stats.txt" &&
-	grep -q '^  Lead time:             unavailable: the history records no commit times$' "$tmp/stats.txt" &&
+	grep -Eq '^  Lead time:             [0-9][0-9hms]* \(median of 2\)$' "$tmp/stats.txt" &&
 	grep -Eq '^  Time to recovery:      [0-9]+s \(mean of 1 recovery\)$' "$tmp/stats.txt"; then
 	ok "stats prints the four figures for people"
 else

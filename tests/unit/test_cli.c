@@ -141,13 +141,85 @@ static void help_and_version(void **state)
 	done(&r);
 	r = run("render", "--help", NULL, NULL);
 	assert_int_equal(r.rc, CLI_OK);
-	assert_non_null(strstr(r.out, "Example:"));
+	assert_non_null(strstr(r.out, "Examples:\n  sluice render examples/\n"));
+	done(&r);
+	/* help VERB prints what VERB --help prints */
+	struct run a = run("help", "status", NULL, NULL), b = run("status", "--help", NULL, NULL);
+	assert_int_equal(a.rc, CLI_OK);
+	assert_string_equal(a.out, b.out);
+	done(&a);
+	done(&b);
+	r = run("help", "frobnicate", NULL, NULL);
+	assert_int_equal(r.rc, CLI_ERROR);
+	assert_string_equal(r.err,
+	                    "sluice help: unknown command 'frobnicate' (see 'sluice --help')\n");
+	done(&r);
+	r = run("version", "--help", NULL, NULL);
+	assert_int_equal(r.rc, CLI_OK);
+	assert_non_null(strstr(r.out, "Usage: sluice version\n"));
 	done(&r);
 	r = run("version", NULL, NULL, NULL);
 	assert_int_equal(r.rc, CLI_OK);
 	assert_true(strncmp(r.out, "sluice ", 7) == 0);
 	assert_non_null(strstr(r.out, "libyaml 0."));
 	done(&r);
+}
+
+/* sluice __complete WORDS... CURRENT, offline: verbs, flags, values, directives */
+static void complete_offline(void **state)
+{
+	(void)state;
+	struct run r = run("__complete", "st", NULL, NULL);
+	assert_int_equal(r.rc, CLI_OK);
+	assert_string_equal(r.out, "stats\tdelivery figures (DORA) from rollout history\n"
+	                           "status\ta rollout now: phase, step, weights, commits, pods, "
+	                           "analysis\n:4\n");
+	assert_string_equal(r.err, "");
+	done(&r);
+	r = run("__complete", "", NULL, NULL);
+	for (size_t i = 0; cli_verb(i); i++) {
+		char line[64];
+		snprintf(line, sizeof(line), "\n%s\t", cli_verb(i));
+		if (strncmp(r.out, line + 1, strlen(line + 1)) != 0 && !strstr(r.out, line))
+			fail_msg("__complete '' lacks %s:\n%s", cli_verb(i), r.out);
+	}
+	done(&r);
+	r = run("__complete", "get", "", NULL);
+	assert_string_equal(r.out, "apps\nrollouts\n:4\n");
+	done(&r);
+	r = run("__complete", "status", "--w", NULL);
+	assert_string_equal(r.out, "--watch\n--wait\n:4\n");
+	done(&r);
+	r = run("__complete", "get", "-o", "");
+	assert_string_equal(r.out, "wide\njson\nyaml\n:4\n");
+	done(&r);
+	r = run("__complete", "render", "", NULL);
+	assert_string_equal(r.out, ":16\n"); /* directories */
+	done(&r);
+	r = run("__complete", "status", "--kubeconfig", "");
+	assert_string_equal(r.out, ":0\n"); /* files */
+	done(&r);
+	r = run("__complete", "help", "pr", NULL);
+	assert_string_equal(r.out, "promote\n:4\n");
+	done(&r);
+	/* a rollout's name, from a cluster that cannot be reached: none, and no error shown */
+	r = run("__complete", "status", "--kubeconfig", "/nonexistent/kubeconfig");
+	assert_int_equal(r.rc, CLI_OK);
+	done(&r);
+	r = run("__complete", "status", "--kubeconfig=/nonexistent/kubeconfig", "w");
+	assert_string_equal(r.out, ":4\n");
+	assert_string_equal(r.err, "");
+	done(&r);
+
+	/* as kubectl runs it: the link kubectl_complete-sluice, with the words after "sluice" */
+	char *argv[] = {(char *)"/usr/local/bin/kubectl_complete-sluice", (char *)"pro", NULL};
+	struct cli c = {tmpfile(), tmpfile(), "sluice"};
+	assert_int_equal(cli_run(&c, 2, argv), CLI_OK);
+	char *out = slurp(c.out), *err = slurp(c.err);
+	assert_string_equal(out, "promote\tact on a canary rollout\n:4\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
 }
 
 int main(void)
@@ -157,6 +229,7 @@ int main(void)
 	    cmocka_unit_test(render_reports_every_broken_file),
 	    cmocka_unit_test(usage_errors_exit_2),
 	    cmocka_unit_test(help_and_version),
+	    cmocka_unit_test(complete_offline),
 	};
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * The CLI's pure parts: durations, weight bars, spans, the delivery (DORA)
- * arithmetic; and every verb's --help (exit 0, an example).
+ * arithmetic; and every verb's --help (exit 0, an example using the verb).
  */
 #include <math.h>
 #include <stdio.h>
@@ -188,24 +188,40 @@ static void dora(void **state)
 	json_decref(h);
 }
 
+/* Every verb sluice dispatches has a --help (exit 0) with an example using it. */
 static void helps(void **state)
 {
 	(void)state;
-	static const char *const verbs[] = {"get",    "status",  "history",   "stats", "sync",
-	                                    "diff",   "promote", "abort",     "retry", "pause",
-	                                    "resume", "render",  "completion"};
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-		char *argv[] = {(char *)"sluice", (char *)verbs[i], (char *)"--help", NULL};
-		char *text = NULL;
+	for (size_t i = 0; cli_verb(i); i++) {
+		const char *verb = cli_verb(i);
+		char *argv[] = {(char *)"sluice", (char *)verb, (char *)"--help", NULL};
+		char *text = NULL, example[64], *ex;
 		size_t len = 0;
 		FILE *out = open_memstream(&text, &len), *err = tmpfile();
 		struct cli c = {out, err, "sluice"};
 		int rc = cli_run(&c, 3, argv);
 		fclose(out);
 		fclose(err);
-		if (rc != CLI_OK || !strstr(text, "Usage: sluice") || !strstr(text, "xample"))
-			fail_msg("sluice %s --help: exit %d, %s", verbs[i], rc, text);
+		snprintf(example, sizeof(example), "sluice %s", verb);
+		ex = strstr(text, "\nExample");
+		if (rc != CLI_OK || strncmp(text, "Usage: sluice ", 14) != 0 ||
+		    !strstr(text, verb) || !ex || !strstr(ex, example))
+			fail_msg("sluice %s --help: exit %d, no example using it:\n%s", verb, rc,
+			         text);
 		free(text);
+	}
+	/* and every command of the help source is one sluice dispatches */
+	for (const struct cli_help *h = cli_help_sluice + 1; h->verbs; h++) {
+		char verb[32];
+		for (const char *v = h->verbs; *v; v += strcspn(v, " "), v += *v == ' ') {
+			int found = 0;
+			snprintf(verb, sizeof(verb), "%.*s", (int)strcspn(v, " "), v);
+			for (size_t i = 0; cli_verb(i) && !found; i++)
+				found = strcmp(cli_verb(i), verb) == 0;
+			if (!found && strcmp(verb, "help") != 0)
+				fail_msg("docs/man/sluice.txt has a command '%s' that sluice lacks",
+				         verb);
+		}
 	}
 }
 
