@@ -1,5 +1,6 @@
 /* One reconcile round of one source: fetch, load, sync. Shared by the
  * single-app mode and the Application mode. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,9 @@ int controller_round(struct kube_client *c, struct round *r)
 out:
 	if (!r->cache || r->cache->set != set)
 		manifest_set_free(set);
+	/* a round's lists and renders are freed now: give the pages back, or the
+	 * first sync's peak stays the process's size between rounds */
+	malloc_trim(0);
 	r->rc = rc;
 	r->seconds = mono() - t0;
 	return rc;

@@ -40,23 +40,38 @@ void kube_config_free(struct kube_config *c)
 static char *read_small(const char *path, size_t max, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0;
+	char *buf = NULL, *more;
+	size_t n = 0, cap = max;
+	struct stat st;
 
 	if (!f)
 		return NULL;
-	buf = malloc(max + 1);
-	if (buf) {
-		n = fread(buf, 1, max + 1, f);
-		if (ferror(f) || n > max) {
+	/* sized by the file, not the bound: a 4 MiB block taken and freed at
+	 * start raises malloc's mmap threshold for the process's whole life */
+	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size < max)
+		cap = (size_t)st.st_size;
+	buf = malloc(cap + 2);
+	if (buf)
+		n = fread(buf, 1, cap + 1, f);
+	if (buf && n > cap && cap < max) { /* it grew since: read on, up to the bound */
+		if ((more = realloc(buf, max + 2))) {
+			buf = more;
+			n += fread(buf + n, 1, max + 1 - n, f);
+		} else {
 			free(buf);
 			buf = NULL;
-			errno = n > max ? EFBIG : EIO;
-		} else {
-			buf[n] = '\0';
-			if (len)
-				*len = n;
 		}
+	}
+	if (buf && (ferror(f) || n > max)) {
+		free(buf);
+		buf = NULL;
+		errno = n > max ? EFBIG : EIO;
+	} else if (buf) {
+		buf[n] = '\0';
+		if (len)
+			*len = n;
+	} else {
+		errno = ENOMEM;
 	}
 	fclose(f);
 	return buf;
