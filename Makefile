@@ -38,7 +38,7 @@ C_FILES  := $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src cmd include
 
 .PHONY: all help deps test unit check demo fuzz fuzz-run bench image format format-check clean install man
 
-all: bin/sluice bin/sluiced
+all: bin/sluice bin/sluiced $(BUILD)/examples/demoapp
 
 help:
 	@echo "make            build bin/sluice and bin/sluiced"
@@ -75,6 +75,13 @@ $(BUILD)/tests/kubelet-standin: $(BUILD)/tests/sandbox/standin.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
+# The demo's web service (examples/demoapp/): one file on libmicrohttpd alone,
+# compiled straight to $(BUILD)/examples/demoapp, which the kubelet stand-in's
+# process mode runs for each demo pod.
+$(BUILD)/examples/demoapp: examples/demoapp/demoapp.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(shell pkg-config --libs libmicrohttpd) -lpthread -lm
+
 # sluice(1), sluiced(8) and every --help text come from one source per
 # program, docs/man/PROG.txt, through tools/mkman.c. The outputs are committed
 # (`man ./docs/sluice.1` works in a fresh clone) and made again whenever their
@@ -103,7 +110,8 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/default build/default/bin/sluice
 	@$(MAKE) --no-print-directory BUILD=build/san SANITIZER=address,undefined check
 
-check: $(TEST_BIN) $(BUILD)/bin/sluice $(BUILD)/bin/sluiced $(BUILD)/tests/kubelet-standin
+check: $(TEST_BIN) $(BUILD)/bin/sluice $(BUILD)/bin/sluiced $(BUILD)/tests/kubelet-standin \
+       $(BUILD)/examples/demoapp
 	@BUILD=$(BUILD) PLAIN=build/default SANDBOX_STANDIN=$(CURDIR)/$(BUILD)/tests/kubelet-standin \
 	    SLUICE_SANDBOX_DIR=$(CURDIR)/$(BUILD)/sandbox \
 	    ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(TEST_BIN)

@@ -385,6 +385,49 @@ static json_t *take_pushed(void)
 }
 
 /*
+ * A push a standby was told of (a Service sends webhooks to any Ready
+ * replica) is passed on to the leader the way `sluice sync` asks: the
+ * Applications of that repository get a new sluice.dev/sync-requested-at,
+ * which the leader acts on at once. The only write a standby makes, and a
+ * request, not state.
+ */
+static void pass_on_push(struct kube_client *c, const json_t *apps, const json_t *push)
+{
+	char rkey[1024], patch[200], ts[40];
+	struct timespec now;
+	struct tm tm;
+	const char *k;
+	json_t *app;
+
+	if (!json_object_size(push))
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(
+	    patch, sizeof(patch),
+	    "{\"metadata\":{\"annotations\":{\"sluice.dev/sync-requested-at\":\"%s.%09ldZ\"}}}", ts,
+	    now.tv_nsec);
+	json_object_foreach((json_t *)apps, k, app)
+	{
+		const char *repo = path_str(app, "spec", "source", "repoURL");
+		if (!repo)
+			continue;
+		http_repo_key(rkey, sizeof(rkey), repo);
+		if (!json_object_get(push, rkey))
+			continue;
+		struct kube_ref ref = {"sluice.dev/v1alpha1", "Application",
+		                       path_str(app, "metadata", "namespace", NULL),
+		                       path_str(app, "metadata", "name", NULL)};
+		if (kube_patch(c, NULL, &ref, KUBE_PATCH_MERGE, patch, NULL, 0) < 0)
+			slog(SLOG_WARN, "standby: cannot pass a push on to the leader", "app", k,
+			     "error", sluice_error_last(), NULL);
+		else
+			slog(SLOG_INFO, "standby: push passed on to the leader", "app", k, NULL);
+	}
+}
+
+/*
  * Rollouts are reconciled on the loop's own client: each reconcile is a few
  * requests and never waits; it says when to look again (a pause's remainder,
  * a wait for pods), and any change to the Rollout (a request annotation, its
@@ -748,8 +791,12 @@ int controller_run_apps(const struct apps_opts *o)
 		atomic_store(&rd.listed, 1);
 		if (!leader_may_write(le)) {
 			/* a standby: no syncs, no rollouts, no status; a push it was told
-			 * of is covered by the full pass it makes when it leads */
-			json_decref(take_pushed());
+			 * of goes on to the leader as a sync request */
+			json_t *push = take_pushed();
+			json_t *apps = json_deep_copy(kube_watch_store(w));
+			pass_on_push(c, apps, push);
+			json_decref(apps);
+			json_decref(push);
 			run_rollouts(c, &ro, o, kube_watch_store(w), le); /* the watch only */
 			continue;
 		}
