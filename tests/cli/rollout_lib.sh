@@ -188,3 +188,67 @@ analysis_cleanup() {
 	[ -n "${exp:-}" ] && kill "$exp" 2>/dev/null
 	tests/sandbox/prometheus down "$tmp/prom" >/dev/null 2>&1
 }
+
+# The canary's weight as a router's own objects hold it, for the routers that
+# write weights (gatewayAPI, nginx), one word per state: the web-canary
+# weight; "-" when the router routes nothing to a canary (no web-canary
+# backendRef in HTTPRoute web, no Ingress web-canary); anything else verbatim
+# (e.g. "web=70 web-canary=20", "notcanary:20"), so it fails any comparison.
+#
+#   canary_record ROUTER   a watch: a line into $tmp/canary.ROUTER.log for each write
+#   canary_now ROUTER      the state as the API holds it now
+#   canary_mark ROUTER     the log's line count, once its last line is the state now
+#   canary_since ROUTER MARK  the states from MARK on ("A B C"), repeats dropped
+canary_record() {
+	case $1 in
+	gatewayAPI) record "$tmp/canary.$1.log" httproute web '{.spec.rules[0].backendRefs}' ;;
+	nginx) # a watch on the name: the Ingress comes and goes, and DELETED must show
+		kubectl get ingress -n shop --field-selector metadata.name=web-canary -w --output-watch-events \
+			-o jsonpath='{.type} {.object.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary}/{.object.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary-weight}{"\n"}' \
+			>"$tmp/canary.$1.log" 2>/dev/null &
+		recorders+=($!)
+		sleep 1 # the watch is open (an Ingress there now is its first line)
+		;;
+	esac
+}
+canary_words() { # the log lines on stdin, one word each (see above)
+	case $1 in
+	gatewayAPI) jq -r '(map({(.name): (.weight // "")}) | add // {}) as $w |
+		if $w["web-canary"] == null then (if ($w.web // "") == "" then "-" else "web=\($w.web)" end)
+		elif ($w["web-canary"] | type) == "number" and $w.web == 100 - $w["web-canary"] then "\($w["web-canary"])"
+		else "web=\($w.web) web-canary=\($w["web-canary"])" end' ;;
+	nginx) awk '$1 == "DELETED" { print "-"; next }
+		{ split($2, a, "/"); print (a[1] == "true" ? a[2] : "notcanary:" a[2]) }' ;;
+	esac
+}
+canary_now() {
+	local v
+	case $1 in
+	gatewayAPI) kubectl get httproute web -n shop -o jsonpath='{.spec.rules[0].backendRefs}' 2>/dev/null | canary_words "$1" ;;
+	nginx)
+		if v=$(kubectl get ingress web-canary -n shop -o jsonpath='ADDED {.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary}/{.metadata.annotations.nginx\.ingress\.kubernetes\.io/canary-weight}' 2>/dev/null); then
+			echo "$v" | canary_words nginx
+		else
+			echo -
+		fi
+		;;
+	esac
+}
+canary_last() { # the log's state at line $2 (0: before its first line, nothing routed)
+	if [ "$2" = 0 ]; then echo -; else sed -n "$2p" "$tmp/canary.$1.log" | canary_words "$1"; fi
+}
+canary_mark() {
+	local m
+	for _ in $(seq 1 25); do
+		m=$(wc -l <"$tmp/canary.$1.log")
+		[ "$(canary_last "$1" "$m")" = "$(canary_now "$1")" ] && break
+		sleep 0.2
+	done
+	echo "$m"
+}
+canary_since() {
+	{
+		canary_last "$1" "$2"
+		tail -n +"$(($2 + 1))" "$tmp/canary.$1.log" | canary_words "$1"
+	} | uniq | tr '\n' ' ' | sed 's/ $//'
+}

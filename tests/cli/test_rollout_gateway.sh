@@ -3,13 +3,15 @@
 # backendRefs carry the weights between the stable Service and web-canary, the
 # sync leaves them alone while the rollout runs, Services are pinned to their
 # pods, and the route is Git's again after promotion; then abort and retry, a
-# newer commit superseding the canary, and a canary that never gets ready. A
+# newer commit superseding the canary, a canary that never gets ready, and
+# sluice pause / resume. A
 # watch on the route records every write of its weights, so the sequences
 # asserted are the ones the API held, not samples.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rollout_lib.sh"
 rollout_setup "$0" tests/data/crds/httproute.yaml
-cat >"$tmp/work/apps/rollout.yaml" <<'Y'
+rollout_yaml() { # rollout_yaml PAUSE: the Rollout, its timed pause PAUSE long
+	cat >"$tmp/work/apps/rollout.yaml" <<Y
 apiVersion: sluice.dev/v1alpha1
 kind: Rollout
 metadata:
@@ -23,10 +25,12 @@ spec:
     gatewayAPI: {httpRoute: web}
   steps:
     - setWeight: 25
-    - pause: {duration: 2s}
+    - pause: {duration: $1}
     - setWeight: 50
     - pause: {}
 Y
+}
+rollout_yaml 2s
 cat >"$tmp/work/apps/route.yaml" <<'Y'
 apiVersion: gateway.networking.k8s.io/v1beta1
 kind: HTTPRoute
@@ -158,14 +162,47 @@ push "web v5 (never ready)"
 unready_pods() { kubectl get pods -n shop -l sluice.dev/canary=true -o jsonpath='{range .items[*]}{.metadata.annotations.sandbox\.sluice\.dev/ready}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | grep -c '^false ' || true; }
 until_ 20 'test "$(unready_pods)" -gt 0'
 unready=$(unready_pods)
+at_unready=$(route_since "$m") # web:4 gave its weight up before web:5's pods came
 until_ 60 phase_is RolledBack
 until_ 10 'test "$(route_lines "$m" | tail -n 1)" = "web= "'
 seq=$(route_since "$m")
-if [ "$seq" = "web=50 web-canary=50 |web=100 web-canary=0 |web= |" ] && [ "$unready" -gt 0 ] && [ "$(image web)" = web:2 ] &&
+if [ "$seq" = "web=50 web-canary=50 |web=100 web-canary=0 |web= |" ] &&
+	[ "$at_unready" = "web=50 web-canary=50 |web=100 web-canary=0 |" ] && [ "$unready" -gt 0 ] && [ "$(image web)" = web:2 ] &&
 	[[ "$(ro .status.message)" == *"progress deadline"* ]] &&
 	[ "$(ro '.status.history[0].result')" = RolledBack ] && [ "$(canary_replicas)" = 0 ]; then
 	ok "a canary whose $unready pod(s) never get ready gets no weight (route since the push: $seq) and is rolled back at the deadline"
 else
-	not_ok "a canary that never gets ready gets no weight" "route since the push: $seq" "unready canary pods: $unready" "$(ro .status)"
+	not_ok "a canary that never gets ready gets no weight" "route since the push: $seq ($at_unready when its pods came)" "unready canary pods: $unready" "$(ro .status)"
+fi
+
+# sluice pause / resume: a paused rollout holds its weights past its timed
+# pause's end, and resume finishes the time that pause had left
+rollout_yaml 5s
+push "rollout: a 5 s pause"
+until_ 30 'test "$(ro ".spec.steps[1].pause.duration")" = 5s'
+m=$(mark)
+web web:6
+push "web v6"
+until_ 60 'test "$(ro .status.currentStep)" = 1'
+sleep 2
+"$SLUICE" pause web -n shop --kubeconfig "$KUBECONFIG" >"$tmp/out" 2>&1; rc1=$?
+until_ 10 phase_is Paused
+sleep 6 # longer than the whole pause
+held="$(ro .status.currentStep) $(ro .status.phase) $(route_since "$m")"
+msg=$(ro .status.message)
+t0=$(date +%s%N)
+"$SLUICE" resume web -n shop --kubeconfig "$KUBECONFIG" >>"$tmp/out" 2>&1; rc2=$?
+until_ 30 'test "$(ro .status.currentStep)" -ge 2'
+left_ms=$((($(date +%s%N) - t0) / 1000000))
+until_ 60 phase_is Paused
+until_ 10 'test "$(weights_at)" = "web=50 web-canary=50 "'
+seq=$(route_since "$m")
+if [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$held" = "1 Paused web= |web=100 web-canary=0 |web=75 web-canary=25 |" ] &&
+	[[ "$msg" == "paused by request"* ]] && [ $left_ms -gt 1000 ] && [ $left_ms -lt 4500 ] &&
+	[ "$seq" = "web= |web=100 web-canary=0 |web=75 web-canary=25 |web=50 web-canary=50 |" ] &&
+	[ "$(ro .status.currentStep)" = 3 ]; then
+	ok "sluice pause holds the route at 75/25 past the pause's end; resume finishes its remaining time (${left_ms} ms of 5 s), then 50/50"
+else
+	not_ok "sluice pause / resume" "rc=$rc1/$rc2 held: $held ($msg) left=${left_ms} ms" "route since the push: $seq" "$(cat "$tmp/out")" "$(ro .status)"
 fi
 kill -TERM $pid; wait $pid 2>/dev/null; pid=
