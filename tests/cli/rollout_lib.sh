@@ -252,3 +252,32 @@ canary_since() {
 		tail -n +"$(($2 + 1))" "$tmp/canary.$1.log" | canary_words "$1"
 	} | uniq | tr '\n' ' ' | sed 's/ $//'
 }
+
+# revert_case ROUTER BAD GOOD: with rollbackPolicy revertCommit, a commit of
+# image BAD whose pods never get ready is rolled back at the deadline (no
+# canary traffic left), reverted in Git and pushed, and synced back: Git and
+# the cluster (image GOOD) agree again. The running rollout is promoted first.
+revert_case() {
+	local router=$1 bad_img=$2 good_img=$3 bad
+	kubectl annotate rollout web -n shop --overwrite "sluice.dev/action=promote-full $(date +%s%N)" >/dev/null
+	until_ 60 phase_is Healthy
+	sed -i 's/^  scaleDownDelaySeconds: 1$/  scaleDownDelaySeconds: 1\n  rollbackPolicy: revertCommit/' "$tmp/work/apps/rollout.yaml"
+	push "rollout: revert failed commits"
+	until_ 30 'test "$(ro .spec.rollbackPolicy)" = revertCommit'
+	web "$bad_img" unready
+	push "$bad_img (never ready)"
+	bad=$(git -C "$bare" rev-parse main)
+	until_ 60 phase_is RolledBack
+	until_ 30 'test -n "$(ro .status.revert.commit)$(ro .status.revert.error)"'
+	kubectl annotate application shop -n shop --overwrite "sluice.dev/sync-requested-at=$(date +%s%N)" >/dev/null
+	until_ 30 phase_is Healthy
+	until_ 10 'test "$(canary_now "$router")" = -'
+	if [ "$(git -C "$bare" log -1 --format=%s main)" = "Revert \"$bad_img (never ready)\"" ] &&
+		[ "$(ro .status.revert.commit)" = "$(git -C "$bare" rev-parse main)" ] &&
+		[ "$(ro .status.revert.reverted)" = "$bad" ] && [ "$(image web)" = "$good_img" ] &&
+		[ "$(canary_now "$router")" = - ] && phase_is Healthy; then
+		ok "$router: revertCommit: the rolled-back commit is reverted in Git and pushed, no canary traffic left; Git and cluster agree again ($good_img)"
+	else
+		not_ok "$router: revertCommit" "$(git -C "$bare" log -3 --format='%h %s' main)" "canary: $(canary_now "$router")" "$(ro .status)"
+	fi
+}

@@ -205,4 +205,7 @@ if [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$held" = "1 Paused web= |web=100 web-canar
 else
 	not_ok "sluice pause / resume" "rc=$rc1/$rc2 held: $held ($msg) left=${left_ms} ms" "route since the push: $seq" "$(cat "$tmp/out")" "$(ro .status)"
 fi
+
+# revertCommit through this router
+revert_case gatewayAPI web:7 web:6
 kill -TERM $pid; wait $pid 2>/dev/null; pid=
