@@ -24,8 +24,9 @@
 #include "sluice/rollout.h"
 #include "sluice/sync.h"
 
-#define HISTORY_MAX   10
-#define RETRY_FIRST_S 5.0
+#define HISTORY_MAX      10
+#define RETRY_FIRST_S    5.0
+#define HEALTH_RECHECK_S 5.0 /* between rounds while the app is Progressing */
 
 static volatile sig_atomic_t stopping;
 
@@ -148,7 +149,7 @@ static json_t *assess(struct kube_client *c, const json_t *inventory, const json
  * changed its outcome, and history grows only then.
  */
 static int write_status(struct kube_client *c, const json_t *app, const struct round *r,
-                        const char *cred_err)
+                        const char *cred_err, int *settling)
 {
 	const json_t *meta = json_object_get(app, "metadata");
 	const json_t *old = json_object_get(app, "status");
@@ -215,6 +216,8 @@ static int write_status(struct kube_client *c, const json_t *app, const struct r
 	if (inv) {
 		json_t *health = NULL;
 		json_object_set_new(st, "resources", assess(c, inv, r->live, &health));
+		*settling =
+		    strcmp(path_str(health, "status", NULL, NULL) ?: "", "Progressing") == 0;
 		json_object_set_new(st, "health", health);
 	}
 	if (old && json_equal(st, (json_t *)old)) {
@@ -330,7 +333,8 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 		return;
 	}
 	record_event(c, app, &r, cred_err[0] ? cred_err : NULL);
-	if (!r.skipped && write_status(c, app, &r, cred_err[0] ? cred_err : NULL) < 0)
+	int settling = 0;
+	if (!r.skipped && write_status(c, app, &r, cred_err[0] ? cred_err : NULL, &settling) < 0)
 		slog(SLOG_ERROR, "cannot write the Application's status", "app", name, "namespace",
 		     ns, "error", sluice_error_last(), NULL);
 	t->generation = gen;
@@ -339,7 +343,11 @@ static void sync_app(struct kube_client *c, const json_t *app, struct tracked *t
 		t->failures = 0;
 		if (r.fetched)
 			snprintf(t->last_commit, sizeof(t->last_commit), "%s", r.git.commit);
-		t->next_due = mono() + (double)interval;
+		/* health is read at each round: while objects are still rolling out,
+		 * look again soon (a no-op round is a metadata list), so the status
+		 * says Healthy when they are, not an interval later */
+		t->next_due = mono() + (settling && interval > HEALTH_RECHECK_S ? HEALTH_RECHECK_S
+		                                                                : (double)interval);
 	} else {
 		double back = RETRY_FIRST_S;
 		for (int i = 0; i < t->failures && back < interval; i++)

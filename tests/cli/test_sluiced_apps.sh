@@ -108,6 +108,21 @@ for l in open(sys.argv[1]):
     d=json.loads(l)
     if d.get("msg")=="http: listening": print(d["port"])' "$tmp/loop.log")
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\ndata: {theme: solarized}\n' >"$tmp/work/deploy/site.yaml"
+# and a Deployment, whose pods take a while: the app's health must follow them
+# to Healthy without another sync request, though the interval is an hour
+cat >"$tmp/work/deploy/front.yaml" <<'Y'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: front
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: front}}
+  template:
+    metadata: {labels: {app: front}}
+    spec:
+      containers: [{name: front, image: front:1}]
+Y
 commit "site v4"
 body="{\"ref\":\"refs/heads/main\",\"repository\":{\"clone_url\":\"$bare\"}}"
 sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac hook-secret | sed 's/^.*= //')
@@ -126,6 +141,15 @@ for _ in $(seq 1 100); do
 done
 sleep 0.3 # the sync's own accounting follows its last write
 curl -s "http://127.0.0.1:$port/metrics" >"$tmp/metrics"
+health_ms=-1
+for _ in $(seq 1 300); do
+	if [ "$(st .status.health.status)" = Healthy ] &&
+		[ "$(kubectl get deploy front -n web -o jsonpath='{.status.availableReplicas}')" = 2 ]; then
+		health_ms=$((($(date +%s%N) - t0) / 1000000))
+		break
+	fi
+	sleep 0.1
+done
 kill -TERM $pid
 wait $pid
 echo "# webhook to applied: ${ms} ms"
@@ -133,6 +157,11 @@ if [ "$bad" = 401 ] && [ "$code" = 202 ] && [ $ms -ge 0 ] && [ $ms -lt 3000 ]; t
 	ok "a signed webhook syncs at once (${ms} ms); a bad signature is refused"
 else
 	not_ok "a signed webhook syncs at once; a bad signature is refused" "bad=$bad code=$code ms=$ms" "$(tail -5 "$tmp/loop.log")"
+fi
+if [ $health_ms -ge 0 ] && [ $health_ms -lt 20000 ]; then
+	ok "the app's health follows a rolling Deployment to Healthy within seconds (${health_ms} ms), not an interval (1 h) later"
+else
+	not_ok "the app's health follows a rolling Deployment to Healthy" "$(st .status.health)" "$(kubectl get deploy front -n web -o jsonpath='{.status}')"
 fi
 # what the controller did is on /metrics: syncs, objects written, Git, API requests
 metric() { # metric REGEX: the sum of the samples whose name and labels match
@@ -196,7 +225,7 @@ for l in open(sys.argv[1]):
     if d.get("msg")=="synced": print(d.get("api_requests"), d.get("applied"), d.get("unchanged"))' "$tmp/log")
 if [ $rc -eq 0 ] && [ "$(kubectl get application site -n team -o jsonpath='{.metadata.resourceVersion}')" = "$rv_app" ] &&
 	[ "$(kubectl get configmap site -n web -o jsonpath='{.metadata.resourceVersion}')" = "$rv_cm" ] &&
-	[ "$(cut -d' ' -f2- <<<"$reqs")" = "0 1" ]; then
+	[ "$(cut -d' ' -f2- <<<"$reqs")" = "0 2" ]; then
 	ok "a no-op resync writes nothing (requests, applied, unchanged: $reqs)"
 else
 	not_ok "a no-op resync writes nothing" "rc=$rc" "$reqs" "$(cat "$tmp/log")"
