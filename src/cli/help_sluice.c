@@ -17,7 +17,8 @@ const struct cli_help cli_help_sluice[] = {
 	 "  get apps|rollouts           list Applications or Rollouts\n"
 	 "  status ROLLOUT              a rollout now: phase, step, weights, commits,\n"
 	 "                              pods, analysis\n"
-	 "  history ROLLOUT             past rollouts: commit, result, duration, reason\n"
+	 "  history ROLLOUT             past rollouts: commit, subject, result, duration,\n"
+	 "                              reason\n"
 	 "  stats                       delivery figures (DORA) from rollout history\n"
 	 "  sync APP                    ask sluiced to sync an Application now\n"
 	 "  diff APP                    what a sync would change, changing nothing\n"
@@ -94,13 +95,14 @@ const struct cli_help cli_help_sluice[] = {
 	 "  sluice status web -n shop\n"
 	 "  sluice status web -n shop --watch\n"
 	 "  sluice sync shop -n shop --wait && sluice status web -n shop --wait --timeout 30m\n"},
-	{"history", "ROLLOUT", "past rollouts: commit, result, duration, reason", "-n=NS -o=json|yaml --no-color --kubeconfig=F --context=C",
+	{"history", "ROLLOUT", "past rollouts: commit, subject, result, duration, reason", "-n=NS -o=json|yaml --no-color --kubeconfig=F --context=C",
 	 "Usage: sluice history ROLLOUT [-n NS] [-o json|yaml] [--no-color]\n"
 	 "                      [--kubeconfig F] [--context C]\n"
 	 "\n"
 	 "The Rollout's past rollouts, newest first, as the controller keeps them in\n"
-	 "status.history (the last 20): commit, result (Promoted, RolledBack, Aborted,\n"
-	 "Superseded), duration (start to end), when it ended, and the reason.\n"
+	 "status.history (the last 20): commit, its subject (cut to 22 characters; \"-\"\n"
+	 "when not recorded), result (Promoted, RolledBack, Aborted, Superseded),\n"
+	 "duration (start to end), when it ended, and the reason.\n"
 	 "\n"
 	 "Examples:\n"
 	 "  sluice history web -n shop\n"

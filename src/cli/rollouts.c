@@ -82,6 +82,25 @@ out:
 	return rc < 0 ? CLI_ERROR : CLI_OK;
 }
 
+/* The commit's subject in a column of 22 characters: cut with "..." at a
+ * character boundary when longer, "-" when the history has none. */
+static void subject_cell(char *buf, size_t n, const char *subject)
+{
+	size_t chars = 0, cut = 0, i;
+
+	if (!subject || !*subject)
+		subject = "-";
+	for (i = 0; subject[i]; i++)
+		if (((unsigned char)subject[i] & 0xc0) != 0x80 && chars++ == 19)
+			cut = i;
+	if (chars > 22)
+		snprintf(buf, n, "%.*s...", (int)cut, subject);
+	else
+		snprintf(buf, n, "%s", subject);
+	for (size_t have = chars > 22 ? 22 : chars; have < 22 && strlen(buf) + 1 < n; have++)
+		strcat(buf, " ");
+}
+
 int cli_history(struct cli *c, int argc, char **argv)
 {
 	struct kopts k;
@@ -123,8 +142,8 @@ int cli_history(struct cli *c, int argc, char **argv)
 		        pos[0]);
 		goto out;
 	}
-	fprintf(c->out, "%-8s %-11s %-9s %-10s %s\n", "COMMIT", "RESULT", "DURATION", "ENDED",
-	        "REASON");
+	fprintf(c->out, "%-8s %-22s %-11s %-9s %-10s %s\n", "COMMIT", "SUBJECT", "RESULT",
+	        "DURATION", "ENDED", "REASON");
 	json_array_foreach(hist, i, h)
 	{
 		const char *result = cli_str(h, "result", NULL, NULL);
@@ -135,13 +154,15 @@ int cli_history(struct cli *c, int argc, char **argv)
 		                    : strcmp(result, "Superseded") == 0 ? SGR(&y, "33")
 		                                                        : SGR(&y, "31");
 		snprintf(commit, sizeof(commit), "%.7s", cli_str(h, "commit", NULL, NULL));
+		char subject[128];
+		subject_cell(subject, sizeof(subject), cli_str(h, "subject", NULL, NULL));
 		if (start >= 0 && end >= start)
 			cli_fmt_duration(dur, sizeof(dur), end - start);
 		if (end >= 0) {
 			cli_fmt_duration(ended, sizeof(ended) - 4, clock_now_ms() - end);
 			strcat(ended, " ago");
 		}
-		fprintf(c->out, "%-8s %s%-11s%s %-9s %-10s %s\n", commit, color, result,
+		fprintf(c->out, "%-8s %s %s%-11s%s %-9s %-10s %s\n", commit, subject, color, result,
 		        SGR(&y, "0"), dur, ended, cli_str(h, "reason", NULL, NULL));
 	}
 out:

@@ -243,11 +243,11 @@ S promote web -n shop --full >/dev/null
 S status web -n shop --wait --timeout 90s >/dev/null 2>&1
 rc=$?
 got=$(S history web -n shop | sed -E 's/ +/ /g; s/ [0-9]+[smhd]([0-9]+[smhd])? ([0-9]+[smhd]([0-9]+[smhd])? ago)/ D \2/; s/[0-9]+[smhd]([0-9]+[smhd])? ago/T ago/; s/error-rate 0\.[0-9]+/error-rate V/; s/\(1 of [0-9]+ runs/(1 of N runs/')
-same "history: newest first, commit, result, duration, when it ended, reason (--wait exit $rc)" \
-	"COMMIT RESULT DURATION ENDED REASON
-$c4 Promoted D T ago all steps passed
-$c3 RolledBack D T ago analysis: error-rate V > max 0.05 (1 of N runs failed)
-$c2 Promoted D T ago all steps passed" "$got"
+same "history: newest first, commit, its subject (cut to 22 characters), result, duration, when it ended, reason (--wait exit $rc)" \
+	"COMMIT SUBJECT RESULT DURATION ENDED REASON
+$c4 web v4 Promoted D T ago all steps passed
+$c3 web v3 (fails 30% o... RolledBack D T ago analysis: error-rate V > max 0.05 (1 of N runs failed)
+$c2 web v2 Promoted D T ago all steps passed" "$got"
 kubectl get rollout web -n shop -o json >"$tmp/ro.json"
 S stats -n shop -o json >"$tmp/stats.json"
 S stats -n shop >"$tmp/stats.txt"
