@@ -36,7 +36,7 @@ FUZZ_BUILD := build/fuzz
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 C_FILES  := $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src cmd include tests -name '*.[ch]')
 
-.PHONY: all help deps test unit check demo fuzz fuzz-run bench image format format-check clean install man
+.PHONY: all help deps test unit check demo e2e fuzz fuzz-run bench image format format-check clean install man
 
 all: bin/sluice bin/sluiced $(BUILD)/examples/demoapp
 
@@ -44,6 +44,7 @@ help:
 	@echo "make            build bin/sluice and bin/sluiced"
 	@echo "make test       install what is missing (as root), then run every test under ASan+UBSan"
 	@echo "make demo       install what is missing (as root), then run the demo"
+	@echo "make e2e        the end-to-end suite alone (part of make test)"
 	@echo "make fuzz       build the libFuzzer targets (clang) into $(FUZZ_BUILD)/"
 	@echo "make fuzz-run   run each fuzz target for FUZZ_SECONDS (default 60)"
 	@echo "make bench      speed and memory figures beside kubectl's"
@@ -110,11 +111,20 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/default build/default/bin/sluice
 	@$(MAKE) --no-print-directory BUILD=build/san SANITIZER=address,undefined check
 
+# the shell tests check runs (the cmocka ones are TEST_BIN)
+SHELL_TESTS ?= tests/cli/test_*.sh tests/e2e/test_*.sh
 check: $(TEST_BIN) $(BUILD)/bin/sluice $(BUILD)/bin/sluiced $(BUILD)/tests/kubelet-standin \
        $(BUILD)/examples/demoapp
 	@BUILD=$(BUILD) PLAIN=build/default SANDBOX_STANDIN=$(CURDIR)/$(BUILD)/tests/kubelet-standin \
-	    SLUICE_SANDBOX_DIR=$(CURDIR)/$(BUILD)/sandbox \
+	    SLUICE_SANDBOX_DIR=$(CURDIR)/$(BUILD)/sandbox SHELL_TESTS='$(SHELL_TESTS)' \
 	    ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(TEST_BIN)
+
+# The end-to-end suite alone (tests/e2e/, also part of make test): the whole
+# pipeline with real requests through nginx and real Prometheus analysis.
+e2e: deps
+	@$(MAKE) --no-print-directory BUILD=build/default build/default/bin/sluice build/default/examples/demoapp
+	@$(MAKE) --no-print-directory BUILD=build/san SANITIZER=address,undefined \
+	    TEST_BIN= SHELL_TESTS='tests/e2e/test_*.sh' check
 
 demo: deps
 	@$(MAKE) --no-print-directory all

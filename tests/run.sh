@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the cmocka test binaries given as arguments, then the shell tests in
-# tests/cli/, prints each one's output, and ends with "N passed, N failed".
+# tests/cli/ and tests/e2e/ (or those SHELL_TESTS names), prints each one's
+# output, and ends with "N passed, N failed".
 # Exits non-zero when anything failed.
 set -u
 cd "$(dirname "$0")/.."
@@ -30,7 +31,8 @@ for t in "$@"; do
 	failed=$((failed + bad))
 done
 
-for t in tests/cli/test_*.sh; do
+# SHELL_TESTS: the shell tests to run (globs), default every one
+for t in ${SHELL_TESTS:-tests/cli/test_*.sh tests/e2e/test_*.sh}; do
 	[ -e "$t" ] || continue
 	echo "[==========] $t"
 	out=$(bash "$t" 2>&1)
