@@ -228,11 +228,17 @@ static json_t *build_view(const struct src *s)
 	const char *keys[] = {"message",       "messageTime",    "startTime",
 	                      "stepStartTime", "pauseStartTime", "lastAction"};
 
+	json_int_t cur = json_integer_value(json_object_get(st, "currentStep"));
+	long long pause_ms = 0; /* the current step's, when it is a timed pause */
+
 	diag_init(&errs);
 	memset(&rs, 0, sizeof(rs));
 	if (rollout_spec_read(&rs, s->ro, s->policy, &errs) == 0)
-		for (size_t i = 0; i < rs.nsteps; i++)
+		for (size_t i = 0; i < rs.nsteps; i++) {
 			json_array_append_new(steps, step_json(&rs.steps[i]));
+			if ((json_int_t)i == cur && rs.steps[i].kind == STEP_PAUSE)
+				pause_ms = rs.steps[i].duration_ms;
+		}
 	rollout_spec_dispose(&rs);
 	diag_dispose(&errs);
 
@@ -245,7 +251,6 @@ static json_t *build_view(const struct src *s)
 		json_decref(steps);
 		return NULL;
 	}
-	json_int_t cur = json_integer_value(json_object_get(st, "currentStep"));
 	json_int_t count = json_is_integer(json_object_get(st, "stepCount"))
 	                       ? json_integer_value(json_object_get(st, "stepCount"))
 	                       : (json_int_t)json_array_size(steps);
@@ -294,6 +299,13 @@ static json_t *build_view(const struct src *s)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (sat(st, keys[i], NULL))
 			json_object_set(v, keys[i], json_object_get(st, keys[i]));
+	/* a timed pause running now: when it ends (the watch counts down to it) */
+	long long pause_start = cli_time(json_object_get(st, "pauseStartTime"));
+	if (pause_ms > 0 && pause_start > 0 && !sat(st, "promotion", NULL)) {
+		char end[CLOCK_TEXT_MAX];
+		clock_format_ms(end, pause_start + pause_ms);
+		json_object_set_new(v, "pauseEnd", json_string(end));
+	}
 	/* a rollback's or abort's message is written with its history entry */
 	const json_t *h0 = json_array_get(json_object_get(st, "history"), 0);
 	if (!sat(st, "messageTime", NULL) && phase &&
@@ -480,7 +492,14 @@ static void render(FILE *f, const struct style *y, const json_t *v, long long no
 		if (sat(v, "promotion", NULL) || k >= n)
 			fprintf(f, "%-10s all %" JSON_INTEGER_FORMAT " done, promoting\n",
 			        "Step:", n);
-		else
+		else if (sat(v, "pauseEnd", NULL) && !json_is_true(json_object_get(v, "paused"))) {
+			long long left = cli_time(json_object_get(v, "pauseEnd")) - now;
+			cli_fmt_duration(buf, sizeof(buf), left > 0 ? left : 0);
+			fprintf(f,
+			        "%-10s %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+			        ", pause: %s left\n",
+			        "Step:", k + 1, n, buf);
+		} else
 			fprintf(f, "%-10s %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT "\n",
 			        "Step:", k + 1, n);
 		print_steps(f, y, v);

@@ -6,11 +6,11 @@
  *
  * The status is the only memory: phase, currentStep, desired and actual
  * weight, stable and canary {hash, commit}, pauseStartTime, stepStartTime,
- * the promotion's stage, failed {hash, commit, reason}, lastAction, history.
- * Writes happen in an order that makes a crash between any two harmless: the
- * weight (or scale) is written before the status that records it, so a
- * restart repeats at most that one write; a pause's start is recorded before
- * anything waits on it.
+ * trafficStartTime (when the canary first got a weight), the promotion's
+ * stage, failed {hash, commit, reason}, lastAction, history. Writes happen in
+ * an order that makes a crash between any two harmless: the weight (or scale)
+ * is written before the status that records it, so a restart repeats at most
+ * that one write; a pause's start is recorded before anything waits on it.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -339,6 +339,7 @@ static int begin(struct ctx *x, const json_t *desired, const char *hash, const c
 	json_object_set_new(x->st, "startTime", time_str(x->now));
 	json_object_set_new(x->st, "stepStartTime", time_str(x->now));
 	json_object_del(x->st, "pauseStartTime");
+	json_object_del(x->st, "trafficStartTime");
 	json_object_del(x->st, "pausedAt");
 	json_object_del(x->st, "promotion");
 	json_object_del(x->st, "failed");
@@ -529,7 +530,7 @@ static int analysis_tick(struct ctx *x)
 	const char *canary = str_at(x->st, "canary", "hash");
 	long long k = int_at(x->st, "currentStep", NULL);
 	long long step_start = time_of(json_object_get(x->st, "stepStartTime"));
-	long long start = time_of(json_object_get(x->st, "startTime"));
+	long long traffic = time_of(json_object_get(x->st, "trafficStartTime"));
 	char why[512], reason[700];
 	enum analysis_verdict v;
 	int rc;
@@ -543,7 +544,15 @@ static int analysis_tick(struct ctx *x)
 	}
 	long long last = int_at(a, "lastRunMs", NULL);
 	long long runs = int_at(a, "runs", NULL);
-	long long due = last > 0 ? last + x->an.interval_ms : start + x->an.initial_delay_ms;
+	/*
+	 * The first run comes one interval (plus initialDelay) after the canary
+	 * first took traffic, so a rate over [{{interval}}] sees only the
+	 * canary's own requests; before any weight there is nothing to measure
+	 * (a run would only find no data). Flagger waits the same way.
+	 */
+	long long due = last > 0      ? last + x->an.interval_ms
+	                : traffic > 0 ? traffic + x->an.interval_ms + x->an.initial_delay_ms
+	                              : -1;
 	int gate = (k < (long long)x->spec.nsteps && x->spec.steps[k].kind == STEP_ANALYSIS) ||
 	           k >= (long long)x->spec.nsteps;
 	if (gate && last < step_start)
@@ -666,6 +675,8 @@ static int advance(struct ctx *x, const json_t *desired, const char *hash, const
 					return rc;
 			}
 			json_object_set_new(x->st, "desiredWeight", json_integer(s->weight));
+			if (time_of(json_object_get(x->st, "trafficStartTime")) < 0)
+				json_object_set_new(x->st, "trafficStartTime", time_str(x->now));
 			event(x, "weight set", NULL);
 			next_step(x);
 			continue;
@@ -678,9 +689,13 @@ static int advance(struct ctx *x, const json_t *desired, const char *hash, const
 			}
 			long long left = start + s->duration_ms - x->now;
 			if (left > 0) {
-				say(x, "step %lld of %zu: pause, %llds left", k + 1, x->spec.nsteps,
-				    (left + 999) / 1000);
-				want_requeue(x, left < 5000 ? left : 5000);
+				/* the end, not a countdown: the status is written once per
+				 * pause, and `sluice status` counts down from it */
+				char until[CLOCK_TEXT_MAX];
+				clock_format_ms(until, start + s->duration_ms);
+				say(x, "step %lld of %zu: pause until %s", k + 1, x->spec.nsteps,
+				    until);
+				want_requeue(x, left < 30000 ? left : 30000);
 				return 0;
 			}
 			next_step(x);
