@@ -34,7 +34,9 @@ typedef void (*http_push_fn)(void *ud, const char *const *urls, size_t n, const 
 struct http_server;
 
 /*
- * Listen on `addr` ("127.0.0.1:8080", ":8080"; port 0 picks a free one).
+ * Listen on `addr`: "127.0.0.1:8080", "[::1]:8080", or ":8080" (every
+ * address, IPv6 and IPv4 alike where the kernel has IPv6); port 0 picks a
+ * free one.
  * `secret` (copied) signs webhooks; NULL refuses them all.
  */
 int http_server_start(struct http_server **out, const char *addr, const char *secret,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -251,26 +252,83 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
+/*
+ * "HOST:PORT" to a socket address: an IPv4 address, an IPv6 one in brackets
+ * ("[::1]:8080"), or no host (":8080"), which listens on every address of
+ * both families where the kernel has IPv6 (*dual = 1), else on IPv4's.
+ */
+static int listen_addr(struct sockaddr_storage *ss, int *dual, const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	char host[64] = "";
+	char *end;
+
+	memset(ss, 0, sizeof(*ss));
+	*dual = 0;
+	if (!colon)
+		return sluice_error_set(SLUICE_EINVALID, "http: address \"%s\" is not HOST:PORT",
+		                        addr);
+	long port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || port < 0 || port > 65535)
+		return sluice_error_set(SLUICE_EINVALID, "http: \"%s\": the port is not 0..65535",
+		                        addr);
+	size_t hl = (size_t)(colon - addr);
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		addr++;
+		hl -= 2;
+	} else if (memchr(addr, ':', hl)) {
+		return sluice_error_set(SLUICE_EINVALID,
+		                        "http: \"%s\": write an IPv6 address in brackets, "
+		                        "e.g. [::1]:8080",
+		                        addr);
+	}
+	if (hl >= sizeof(host))
+		return sluice_error_set(SLUICE_EINVALID, "http: \"%s\" is not an IP address", addr);
+	memcpy(host, addr, hl);
+	host[hl] = 0;
+
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (!*host) {
+		int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0) {
+			close(probe);
+			v6->sin6_family = AF_INET6;
+			v6->sin6_addr = in6addr_any;
+			v6->sin6_port = htons((unsigned short)port);
+			*dual = 1;
+			return 0;
+		}
+		v4->sin_family = AF_INET;
+		v4->sin_addr.s_addr = htonl(INADDR_ANY);
+	} else if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((unsigned short)port);
+		return 0;
+	} else {
+		return sluice_error_set(SLUICE_EINVALID, "http: \"%s\" is not an IP address", host);
+	}
+	v4->sin_port = htons((unsigned short)port);
+	return 0;
+}
+
 int http_server_start(struct http_server **out, const char *addr, const char *secret,
                       http_push_fn on_push, void *ud)
 {
 	struct http_server *s;
-	struct sockaddr_in sa;
-	const char *colon = strrchr(addr, ':');
-	char host[64] = "0.0.0.0";
+	struct sockaddr_storage sa;
+	int dual;
 
 	*out = NULL;
-	if (!colon)
-		return sluice_error_set(SLUICE_EINVALID, "http: address \"%s\" is not HOST:PORT",
-		                        addr);
-	if (colon > addr)
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-		return sluice_error_set(SLUICE_EINVALID, "http: \"%s\" is not an IPv4 address",
-		                        host);
+	if (listen_addr(&sa, &dual, addr) < 0)
+		return -1;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	if (dual)
+		flags |= MHD_USE_DUAL_STACK;
+	else if (sa.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
@@ -279,10 +337,9 @@ int http_server_start(struct http_server **out, const char *addr, const char *se
 	s->on_push = on_push;
 	s->ud = ud;
 	pthread_mutex_init(&s->ready_lock, NULL);
-	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-	                        handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	                        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR,
+	                        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, completed,
+	                        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
 	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_END);
 	if (!s->d) {
 		pthread_mutex_destroy(&s->ready_lock);

@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 
+#include "sluice/error.h"
 #include "sluice/hmac.h"
 #include "sluice/http.h"
 #include "support.h"
@@ -130,6 +131,56 @@ static void webhooks(void **state)
 	curl_global_cleanup();
 }
 
+static long get(const char *url)
+{
+	CURL *e = curl_easy_init();
+	long code = 0;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+	if (curl_easy_perform(e) == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(e);
+	return code;
+}
+
+/* ":PORT" answers on IPv4 and IPv6 (probes in IPv6-only clusters), "[::1]:PORT"
+ * on IPv6; a bad address is one line naming it */
+static void addresses(void **state)
+{
+	struct http_server *s = NULL;
+	char url[96];
+	(void)state;
+
+	assert_int_equal(http_server_start(&s, ":0", NULL, NULL, NULL), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", http_server_port(s));
+	assert_int_equal(get(url), 200);
+	snprintf(url, sizeof(url), "http://[::1]:%d/healthz", http_server_port(s));
+	assert_int_equal(get(url), 200);
+	http_server_stop(s);
+
+	assert_int_equal(http_server_start(&s, "[::1]:0", NULL, NULL, NULL), 0);
+	snprintf(url, sizeof(url), "http://[::1]:%d/healthz", http_server_port(s));
+	assert_int_equal(get(url), 200);
+	http_server_stop(s);
+
+	static const struct {
+		const char *addr, *error;
+	} bad[] = {
+	    {"8080", "http: address \"8080\" is not HOST:PORT"},
+	    {"::1:8080", "http: \"::1:8080\": write an IPv6 address in brackets, e.g. [::1]:8080"},
+	    {":70000", "http: \":70000\": the port is not 0..65535"},
+	    {"127.0.0.1:http", "http: \"127.0.0.1:http\": the port is not 0..65535"},
+	    {"localhost:8080", "http: \"localhost\" is not an IP address"},
+	    {"[::1:8080",
+	     "http: \"[::1:8080\": write an IPv6 address in brackets, e.g. [::1]:8080"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(http_server_start(&s, bad[i].addr, NULL, NULL, NULL), -1);
+		assert_null(s);
+		assert_string_equal(sluice_error_last(), bad[i].error);
+	}
+}
+
 static void repo_keys(void **state)
 {
 	char a[256], b[256], c[256];
@@ -148,6 +199,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(webhooks),
+	    cmocka_unit_test(addresses),
 	    cmocka_unit_test(repo_keys),
 	};
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
