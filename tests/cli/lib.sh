@@ -15,3 +15,12 @@ check() { # check NAME CMD...: ok when CMD succeeds
 	local name=$1; shift
 	if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
 }
+require() { # require PROGRAM...: the whole test is skipped (ok # skip) when one is missing
+	local b
+	for b in "$@"; do
+		if ! command -v "$b" >/dev/null; then
+			skip "$(basename "$0")" "$b not installed"
+			exit 0
+		fi
+	done
+}

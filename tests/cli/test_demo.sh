@@ -5,12 +5,7 @@
 # broken commit, prints the summary, and leaves nothing running. (The figures
 # at nginx are asserted by tests/e2e/.)
 . "$(dirname "$0")/lib.sh"
-for b in kubectl /usr/sbin/nginx /usr/bin/prometheus; do
-	if ! command -v "$b" >/dev/null; then
-		skip "$(basename "$0")" "$b not installed"
-		exit 0
-	fi
-done
+require kubectl /usr/sbin/nginx /usr/bin/prometheus
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 t0=$(date +%s)

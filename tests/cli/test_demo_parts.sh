@@ -10,12 +10,7 @@
 # stand-in's file_sd targets; the canary Ingress form; pods deleted, and the
 # stand-in stopping, stop their processes.
 . "$(dirname "$0")/lib.sh"
-for b in kubectl /usr/sbin/nginx /usr/bin/prometheus; do
-	if ! command -v "$b" >/dev/null; then
-		skip "$(basename "$0")" "$b not installed"
-		exit 0
-	fi
-done
+require kubectl /usr/sbin/nginx /usr/bin/prometheus
 DEMOAPP="$PWD/$BUILD/examples/demoapp"
 LOAD=tests/sandbox/load
 [ -x "$DEMOAPP" ] || make --no-print-directory BUILD="$BUILD" "$BUILD/examples/demoapp" >/dev/null
