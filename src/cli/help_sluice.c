@@ -53,8 +53,8 @@ const struct cli_help cli_help_sluice[] = {
 	 "Exit status: 0 valid, 1 invalid manifests, 2 usage or system error.\n"
 	 "\n"
 	 "Examples:\n"
-	 "  sluice render examples/\n"
-	 "  sluice render examples/ -o json\n"
+	 "  sluice render examples/web/\n"
+	 "  sluice render examples/web/ -o json\n"
 	 "  sluice render apps/ -o json | jq '.items[].metadata.name'\n"},
 	{"get", "apps|rollouts", "list Applications or Rollouts", "-n=NS -A -o=wide|json|yaml --kubeconfig=F --context=C",
 	 "Usage: sluice get apps|rollouts [-n NS | -A] [-o wide|json|yaml]\n"
@@ -130,7 +130,10 @@ const struct cli_help cli_help_sluice[] = {
 	 "    the commit and the rollout records); a promotion recorded without one\n"
 	 "    (before sluice recorded commit times) is left out, and with none left the\n"
 	 "    figure is shown as unavailable (null in JSON) rather than estimated;\n"
-	 "  - rollout duration: the median of start to end over Promoted rollouts.\n"
+	 "  - rollout duration: the median of start to end over Promoted rollouts;\n"
+	 "  - time to roll back: the median of start to end over failed rollouts: how\n"
+	 "    long a bad release ran (as a canary) before it was undone and the stable\n"
+	 "    pods served everything again.\n"
 	 "\n"
 	 "Each Rollout keeps its last 20 rollouts only: when that history is full and\n"
 	 "starts inside the window, a note names the Rollout and where its history\n"

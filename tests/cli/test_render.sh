@@ -3,11 +3,11 @@
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-out=$("$SLUICE" render examples/ 2>"$tmp/err"); rc=$?
+out=$("$SLUICE" render examples/web/ 2>"$tmp/err"); rc=$?
 if [ $rc -eq 0 ] && [ "$(grep -c '^kind: ' <<<"$out")" -eq 5 ] && [ ! -s "$tmp/err" ]; then
-	ok "render examples/ prints the 5 objects"
+	ok "render examples/web/ prints the 5 objects"
 else
-	not_ok "render examples/ prints the 5 objects" "rc=$rc" "$(cat "$tmp/err")"
+	not_ok "render examples/web/ prints the 5 objects" "rc=$rc" "$(cat "$tmp/err")"
 fi
 
 mkdir -p "$tmp/repo/apps"
@@ -35,7 +35,7 @@ fi
 [ $rc -eq 2 ] && ok "a bad option exits 2" || not_ok "a bad option exits 2" "rc=$rc"
 
 # sluiced logs JSON lines
-line=$("$SLUICED" --check examples 2>&1 >/dev/null)
+line=$("$SLUICED" --check examples/web 2>&1 >/dev/null)
 if python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["msg"]=="manifests valid" and d["objects"]=="5", d' "$line" 2>/dev/null; then
 	ok "sluiced --check logs one JSON line"
 else

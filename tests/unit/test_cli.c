@@ -50,7 +50,7 @@ static void done(struct run *r)
 static void render_examples(void **state)
 {
 	(void)state;
-	struct run r = run("render", "examples/", NULL, NULL);
+	struct run r = run("render", "examples/web/", NULL, NULL);
 	assert_int_equal(r.rc, CLI_OK);
 	assert_string_equal(r.err, "");
 	assert_non_null(strstr(r.out, "kind: Namespace"));
@@ -58,7 +58,7 @@ static void render_examples(void **state)
 	assert_non_null(strstr(r.out, "value: \"off\""));
 	done(&r);
 
-	r = run("render", "-o", "json", "examples");
+	r = run("render", "-o", "json", "examples/web");
 	assert_int_equal(r.rc, CLI_OK);
 	json_error_t err;
 	json_t *list = json_loads(r.out, 0, &err);
@@ -141,7 +141,7 @@ static void help_and_version(void **state)
 	done(&r);
 	r = run("render", "--help", NULL, NULL);
 	assert_int_equal(r.rc, CLI_OK);
-	assert_non_null(strstr(r.out, "Examples:\n  sluice render examples/\n"));
+	assert_non_null(strstr(r.out, "Examples:\n  sluice render examples/web/\n"));
 	done(&r);
 	/* help VERB prints what VERB --help prints */
 	struct run a = run("help", "status", NULL, NULL), b = run("status", "--help", NULL, NULL);
