@@ -111,6 +111,9 @@ long long cli_parse_span(const char *s);
  *  - lead time: the median of end - commitTime over Promoted entries that
  *    carry commitTime (-1 when none does: unavailable).
  *  - duration: the median of end - start over Promoted entries (-1: none).
+ *  - rollback: the median of end - start over failed entries (-1: none): how
+ *    long a bad release ran before it was undone (the stable pods serve
+ *    again at its end).
  */
 struct cli_dora {
 	long long since_ms, now_ms;
@@ -122,6 +125,8 @@ struct cli_dora {
 	int lead_n;
 	long long lead_median_ms;
 	long long duration_median_ms;
+	int rollback_n;
+	long long rollback_median_ms;
 };
 
 /* Returns 0, or SLUICE_EINVALID when entries is not an array. */

@@ -46,8 +46,8 @@ int cli_dora_compute(struct cli_dora *out, const json_t *entries, long long sinc
                      long long now_ms)
 {
 	struct ent *e = NULL;
-	long long *lead = NULL, *dur = NULL, open_at = -1, spans = 0;
-	size_t n = 0, nlead = 0, ndur = 0, i;
+	long long *lead = NULL, *dur = NULL, *back = NULL, open_at = -1, spans = 0;
+	size_t n = 0, nlead = 0, ndur = 0, nback = 0, i;
 	const json_t *v;
 	const char *cur = NULL;
 
@@ -56,16 +56,19 @@ int cli_dora_compute(struct cli_dora *out, const json_t *entries, long long sinc
 	out->now_ms = now_ms;
 	out->failure_rate = NAN;
 	out->mttr_ms = out->lead_median_ms = out->duration_median_ms = -1;
+	out->rollback_median_ms = -1;
 	if (!json_is_array(entries))
 		return sluice_error_set(SLUICE_EINVALID, "history: not an array");
 	size_t cap = json_array_size(entries) + 1;
 	e = calloc(cap, sizeof(*e));
 	lead = calloc(cap, sizeof(*lead));
 	dur = calloc(cap, sizeof(*dur));
-	if (!e || !lead || !dur) {
+	back = calloc(cap, sizeof(*back));
+	if (!e || !lead || !dur || !back) {
 		free(e);
 		free(lead);
 		free(dur);
+		free(back);
 		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
 	}
 	json_array_foreach(entries, i, v)
@@ -103,6 +106,8 @@ int cli_dora_compute(struct cli_dora *out, const json_t *entries, long long sinc
 				lead[nlead++] = e[i].end - e[i].commit_time;
 		} else if (failed_result(e[i].result)) {
 			out->failed++;
+			if (e[i].start >= 0 && e[i].start <= e[i].end)
+				back[nback++] = e[i].end - e[i].start;
 			if (open_at < 0)
 				open_at = e[i].end;
 		} else if (strcmp(e[i].result, "Superseded") == 0) {
@@ -120,8 +125,11 @@ int cli_dora_compute(struct cli_dora *out, const json_t *entries, long long sinc
 	out->lead_n = (int)nlead;
 	out->lead_median_ms = median(lead, nlead);
 	out->duration_median_ms = median(dur, ndur);
+	out->rollback_n = (int)nback;
+	out->rollback_median_ms = median(back, nback);
 	free(e);
 	free(lead);
 	free(dur);
+	free(back);
 	return 0;
 }

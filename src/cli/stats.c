@@ -90,7 +90,7 @@ int cli_stats(struct cli *c, int argc, char **argv)
 	if (k.output) {
 		json_t *doc = json_pack(
 		    "{s:s, s:s, s:s, s:I, s:{s:i, s:f}, s:{s:i, s:i, s:o}, s:{s:i, s:i, s:o}, "
-		    "s:{s:i, s:o}, s:{s:o}, s:i, s:O}",
+		    "s:{s:i, s:o}, s:{s:o}, s:{s:i, s:o}, s:i, s:O}",
 		    "namespace", ref.namespace, "since", from, "until", to, "rollouts",
 		    (json_int_t)json_array_size(items), "deployments", "promoted", d.promoted,
 		    "perDay", d.per_day, "changeFailure", "failed", d.failed, "superseded",
@@ -99,8 +99,9 @@ int cli_stats(struct cli *c, int argc, char **argv)
 		    "recovered", d.incidents, "open", d.open_incidents, "meanSeconds",
 		    ms_or_null(d.mttr_ms), "leadTime", "samples", d.lead_n, "medianSeconds",
 		    ms_or_null(d.lead_median_ms), "rolloutDuration", "medianSeconds",
-		    ms_or_null(d.duration_median_ms), "entries", (int)json_array_size(entries),
-		    "truncatedHistory", notes);
+		    ms_or_null(d.duration_median_ms), "rollback", "samples", d.rollback_n,
+		    "medianSeconds", ms_or_null(d.rollback_median_ms), "entries",
+		    (int)json_array_size(entries), "truncatedHistory", notes);
 		rc = doc && cli_print_doc(c, doc, k.output) == 0 ? CLI_OK : CLI_ERROR;
 		json_decref(doc);
 		goto done;
@@ -118,6 +119,12 @@ int cli_stats(struct cli *c, int argc, char **argv)
 		fprintf(c->out, "  %-22s %.0f%% (%d of %d rolled back or aborted)\n",
 		        "Change failure rate:", d.failure_rate * 100, d.failed,
 		        d.failed + d.promoted);
+	if (d.rollback_median_ms >= 0) {
+		cli_fmt_duration(buf, sizeof(buf), d.rollback_median_ms);
+		fprintf(c->out,
+		        "  %-22s %s (median of %d: a failed release's start to its rollback)\n",
+		        "Time to roll back:", buf, d.rollback_n);
+	}
 	if (d.mttr_ms >= 0) {
 		cli_fmt_duration(buf, sizeof(buf), d.mttr_ms);
 		fprintf(c->out, "  %-22s %s (mean of %d recover%s)", "Time to recovery:", buf,

@@ -159,6 +159,10 @@ static void dora(void **state)
 	assert_int_equal(d.lead_median_ms, 1250000);
 	/* durations 600, 1000, 200 s: median 600 s */
 	assert_int_equal(d.duration_median_ms, 600000);
+	/* failed releases ran 300 (web), 300 (web's abort) and 100 s (api) before
+	 * they were undone: median 300 s */
+	assert_int_equal(d.rollback_n, 3);
+	assert_int_equal(d.rollback_median_ms, 300000);
 
 	/* nothing in the window: no rates, no recovery, lead unavailable */
 	assert_int_equal(cli_dora_compute(&d, h, T0 + 40 * 86400000LL, T0 + 41 * 86400000LL), 0);
@@ -167,6 +171,7 @@ static void dora(void **state)
 	assert_int_equal(d.mttr_ms, -1);
 	assert_int_equal(d.lead_median_ms, -1);
 	assert_int_equal(d.duration_median_ms, -1);
+	assert_int_equal(d.rollback_median_ms, -1);
 	assert_true(d.per_day == 0);
 
 	/* two recoveries: mean */
