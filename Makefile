@@ -4,6 +4,12 @@ CC       ?= cc
 BUILD    ?= build/default
 SANITIZER ?=
 PKGS     := libcurl libgit2 yaml-0.1 jansson libmicrohttpd
+# libcurl and libmicrohttpd are slim static builds and libgit2 Debian's static
+# one, from scripts/build-libs once there (their own .pc files, found first),
+# else Debian's shared ones; `make` builds them when missing
+SLIM_PC  := $(shell scripts/build-libs --pc-dir 2>/dev/null)
+SLIM_A   := $(foreach d,$(subst :, ,$(SLIM_PC)),$(wildcard $(d)/*.pc $(d)/../*.a))
+PKG_CONFIG_ENV := $(if $(SLIM_PC),PKG_CONFIG_PATH=$(SLIM_PC)$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH)))
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
@@ -13,8 +19,8 @@ ifeq ($(CI),true)
 WARN += -Werror
 endif
 
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell $(PKG_CONFIG_ENV) pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKG_CONFIG_ENV) pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 SAN_FLAGS := $(if $(SANITIZER),-fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all,)
@@ -36,9 +42,17 @@ FUZZ_BUILD := build/fuzz
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 C_FILES  := $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src cmd include tests -name '*.[ch]')
 
-.PHONY: all help deps test unit check demo e2e fuzz fuzz-run bench image format format-check clean install man
+.PHONY: all slim-libs help deps test unit check demo e2e fuzz fuzz-run bench image format format-check clean install man
 
+ifeq ($(words $(subst :, ,$(SLIM_PC))),3)
 all: bin/sluice bin/sluiced $(BUILD)/examples/demoapp
+else
+all: slim-libs
+	@$(MAKE) --no-print-directory bin/sluice bin/sluiced $(BUILD)/examples/demoapp
+endif
+
+slim-libs:
+	@scripts/build-libs >/dev/null || echo "make: scripts/build-libs failed; linking Debian's shared libcurl, libmicrohttpd, libgit2" >&2
 
 help:
 	@echo "make            build bin/sluice and bin/sluiced"
@@ -60,7 +74,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/%: $(BUILD)/cmd/%.o $(LIB)
+$(BUILD)/bin/%: $(BUILD)/cmd/%.o $(LIB) $(SLIM_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
@@ -68,11 +82,11 @@ bin/%: $(BUILD)/bin/%
 	@mkdir -p bin
 	cp $< $@
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/support.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/support.o $(LIB) $(SLIM_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/tests/unit/support.o $(LIB) $(LIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/tests/kubelet-standin: $(BUILD)/tests/sandbox/standin.o $(LIB)
+$(BUILD)/tests/kubelet-standin: $(BUILD)/tests/sandbox/standin.o $(LIB) $(SLIM_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
@@ -108,6 +122,7 @@ deps:
 # Every test, under AddressSanitizer and UndefinedBehaviorSanitizer.
 # The plain build is measured too (time and memory limits need it unsanitized).
 test: deps
+	@scripts/build-libs >/dev/null
 	@$(MAKE) --no-print-directory BUILD=build/default build/default/bin/sluice
 	@$(MAKE) --no-print-directory BUILD=build/san SANITIZER=address,undefined check
 

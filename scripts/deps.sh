@@ -8,6 +8,7 @@ pkgs=(
 	build-essential pkg-config git
 	libcurl4-openssl-dev libgit2-dev libyaml-dev libjansson-dev libmicrohttpd-dev
 	libcmocka-dev
+	dpkg-dev libssl-dev zlib1g-dev libnghttp2-dev # scripts/build-libs: the slim static libcurl
 	clang libclang-rt-14-dev clang-format # libFuzzer targets and the format check
 	python3 time                         # test tools (corpus checker, peak RSS)
 	curl openssl etcd-server             # the test sandbox (tests/sandbox/build-kube adds Go)

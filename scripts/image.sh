@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make image: an OCI image of sluiced, built with no Docker daemon.
 #
-# The root filesystem holds the controller binary (stripped), the shared
-# libraries it loads (from the machine's Debian packages, found with ldd),
+# The root filesystem holds the controller binary (stripped; libcurl and
+# libmicrohttpd linked in, see scripts/build-libs), the shared libraries it
+# loads (from the machine's Debian packages, found with ldd),
 # /etc/passwd and /etc/group with the user nonroot (65532), the CA bundle for
 # https Git sources, and an empty /tmp (1777): no shell, no package manager.
 # umoci packs it as one layer into an OCI image layout, and that layout is
@@ -45,7 +46,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # 1. the binary: plain, -O2, never sanitized (a sanitizer's runtime is not in
-#    the image); the debug symbols stay outside, linked by name
+#    the image), linked with the slim static libcurl and libmicrohttpd
+#    (scripts/build-libs, built once into the cache when missing: they spare
+#    the image about 30 libraries); the debug symbols stay outside, linked by name
+scripts/build-libs >/dev/null || die "scripts/build-libs failed (the slim libcurl and libmicrohttpd)"
 make --no-print-directory BUILD="$build" SANITIZER= OPT=-O2 "$build/bin/sluiced" >&2
 case $build in /*) bin=$build/bin/sluiced ;; *) bin=$top/$build/bin/sluiced ;; esac
 if ldd "$bin" | grep -q 'lib[atu]san\|libubsan'; then

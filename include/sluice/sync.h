@@ -62,7 +62,11 @@
  * copy (without managedFields) and resourceVersion are kept, so a resync
  * lists only metadata and reads whole only the objects whose resourceVersion
  * moved: what a no-op resync parses, like what it writes, grows with the
- * changes, not with the objects. One memo serves one app, one sync at a time.
+ * changes, not with the objects. What is kept of a live object is what
+ * health reads (health_view()), not the whole object. One memo serves one
+ * app, one sync at a time, of one cached render: sync_run() with a memo
+ * prepares the render's objects in place (namespace, tracking label, hash)
+ * and shares them with the memo rather than copying them.
  */
 struct sync_memo;
 struct sync_memo *sync_memo_new(void);

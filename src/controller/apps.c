@@ -4,6 +4,7 @@
  * written: sync {status, revision, lastSyncTime, message}, the inventory,
  * a Ready condition and the last 10 syncs.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -796,7 +797,10 @@ int controller_run_apps(const struct apps_opts *o)
 		kube_client_run(c, 100);
 		if (!ws.synced)
 			continue;
-		atomic_store(&rd.listed, 1);
+		/* listed for the first time: start-up's transient memory (TLS,
+		 * discovery, the first LIST) is freed; give its pages back */
+		if (!atomic_exchange(&rd.listed, 1))
+			malloc_trim(0);
 		if (!leader_may_write(le)) {
 			/* a standby: no syncs, no rollouts, no status; a push it was told
 			 * of goes on to the leader as a sync request */

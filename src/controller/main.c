@@ -1,4 +1,5 @@
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,10 @@ int controller_main(int argc, char **argv)
 	char le_ns[256], le_id[256];
 	struct leader_opts lo = {NULL, LEADER_LEASE_NAME, NULL, 15000, 10000, 2000};
 
+	/* at most two malloc arenas: each thread that allocates would otherwise
+	 * get its own, and every arena keeps its own free pages resident (the
+	 * sync workers' peaks would add up) */
+	mallopt(M_ARENA_MAX, 2);
 	slog_setup(fmt, level, stderr);
 	if (slog_setup_from_env() < 0) {
 		fprintf(stderr, "sluiced: %s\n", sluice_error_last());

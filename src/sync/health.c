@@ -136,6 +136,33 @@ static enum health daemonset(const json_t *o, char *msg, size_t n)
 	return HEALTH_HEALTHY;
 }
 
+json_t *health_view(const json_t *live)
+{
+	/* every field a rule above or below reads: keep this list with them */
+	static const char *const top[] = {"kind", "apiVersion", "status"};
+	static const char *const meta[] = {"name", "namespace", "generation", "resourceVersion",
+	                                   "deletionTimestamp"};
+	static const char *const spec[] = {"replicas", "paused", "type", "suspend"};
+	const json_t *m = json_object_get(live, "metadata"), *s = json_object_get(live, "spec");
+	json_t *v = json_object(), *vm = json_object(), *vs = json_object();
+
+	if (!v || !vm || !vs || json_object_set_new(v, "metadata", vm) < 0 ||
+	    json_object_set_new(v, "spec", vs) < 0) {
+		json_decref(v);
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(top) / sizeof(*top); i++)
+		if (json_object_get(live, top[i]))
+			json_object_set(v, top[i], json_object_get(live, top[i]));
+	for (size_t i = 0; i < sizeof(meta) / sizeof(*meta); i++)
+		if (json_object_get(m, meta[i]))
+			json_object_set(vm, meta[i], json_object_get(m, meta[i]));
+	for (size_t i = 0; i < sizeof(spec) / sizeof(*spec); i++)
+		if (json_object_get(s, spec[i]))
+			json_object_set(vs, spec[i], json_object_get(s, spec[i]));
+	return v;
+}
+
 enum health health_of(const json_t *o, char *msg, size_t n)
 {
 	const char *kind = json_string_value(json_object_get(o, "kind"));

@@ -11,6 +11,7 @@
 #include "sluice/base64.h"
 #include "sluice/clock.h"
 #include "sluice/error.h"
+#include "sluice/health.h"
 #include "sluice/hmac.h"
 #include "sluice/jsonfmt.h"
 #include "sluice/log.h"
@@ -202,16 +203,22 @@ static const char *rv_of(const json_t *obj)
 	    json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 }
 
-/* live is in sync with the item: remember it at its resourceVersion. */
+/* live is in sync with the item: remember it at its resourceVersion. While
+ * the resourceVersion stays, it is in sync still (that takes only the
+ * version and the hash), and health reads it: what is kept of it is what
+ * health reads (health_view()), a fraction of the whole object. */
 static void memo_put(struct sync_memo *m, const struct item *it, json_t *live)
 {
 	const char *rv = rv_of(live), *hash = note_of(it->obj, SYNC_ANNOTATION_HASH);
+	json_t *view;
 
 	if (!m || !rv || !hash)
 		return;
-	/* nothing a sync or a health check reads, and half of what is kept */
-	json_object_del(json_object_get(live, "metadata"), "managedFields");
-	json_object_set_new(m->live, it->key, json_pack("[s, s, O]", rv, hash, live));
+	if (!(view = health_view(live))) {
+		json_object_del(m->live, it->key);
+		return;
+	}
+	json_object_set_new(m->live, it->key, json_pack("[s, s, o]", rv, hash, view));
 }
 
 /* The live object the memo holds for the item, when the server's
@@ -859,7 +866,12 @@ static int prepare(struct item *items, struct kube_client *c, const struct manif
 				return sluice_error_set(SLUICE_ENOMEM, "out of memory");
 			continue;
 		}
-		it->obj = json_deep_copy(set->objs[i].obj);
+		/* with a memo the set is the app's cached render, read by nothing but
+		 * this: its objects are prepared in place and shared with the memo,
+		 * not copied (preparing is idempotent: a failed round's half-prepared
+		 * objects prepare the same again) */
+		it->obj = m && o->memo_key ? json_incref(set->objs[i].obj)
+		                           : json_deep_copy(set->objs[i].obj);
 		if (!it->obj)
 			return sluice_error_set(SLUICE_ENOMEM, "out of memory");
 		if (rc == SLUICE_ENOTFOUND &&

@@ -11,6 +11,13 @@ static enum health of(const char *json, char *msg)
 	if (!o)
 		fail_msg("bad fixture: %s", err.text);
 	enum health h = health_of(o, msg, 256);
+	/* what the sync memo keeps of a live object says the same */
+	char vmsg[256];
+	json_t *v = health_view(o);
+	assert_non_null(v);
+	assert_int_equal(health_of(v, vmsg, sizeof(vmsg)), h);
+	assert_string_equal(vmsg, msg);
+	json_decref(v);
 	json_decref(o);
 	return h;
 }
@@ -85,11 +92,51 @@ static void other_kinds(void **state)
 	assert_true(HEALTH_DEGRADED > HEALTH_PROGRESSING && HEALTH_PROGRESSING > HEALTH_HEALTHY);
 }
 
+/* The memo's view of a live object leaves out what health never reads. */
+static void view_keeps_only_what_health_reads(void **state)
+{
+	json_error_t err;
+	(void)state;
+	json_t *o = json_loads(
+	    "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+	    "\"namespace\":\"shop\",\"generation\":2,\"resourceVersion\":\"7\",\"labels\":{\"a\":"
+	    "\"b\"},\"managedFields\":[{\"manager\":\"sluice\"}]},\"spec\":{\"replicas\":3,"
+	    "\"template\":{\"spec\":{\"containers\":[]}}},\"status\":{\"replicas\":3}}",
+	    0, &err);
+	assert_non_null(o);
+	json_t *v = health_view(o);
+	assert_non_null(v);
+	const json_t *meta = json_object_get(v, "metadata");
+	assert_string_equal(json_string_value(json_object_get(v, "kind")), "Deployment");
+	assert_string_equal(json_string_value(json_object_get(meta, "resourceVersion")), "7");
+	assert_int_equal(json_integer_value(json_object_get(meta, "generation")), 2);
+	assert_null(json_object_get(meta, "managedFields"));
+	assert_null(json_object_get(meta, "labels"));
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(v, "spec"), "replicas")), 3);
+	assert_null(json_object_get(json_object_get(v, "spec"), "template"));
+	assert_true(json_equal(json_object_get(v, "status"), json_object_get(o, "status")));
+	json_decref(v);
+	json_decref(o);
+
+	o = json_loads(
+	    "{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"},\"data\":{\"k\":\"v\"}}", 0,
+	    &err);
+	assert_non_null(o);
+	v = health_view(o);
+	assert_null(json_object_get(v, "data"));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(v, "metadata"), "name")), "c");
+	json_decref(v);
+	json_decref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(deployments),
 	    cmocka_unit_test(other_kinds),
+	    cmocka_unit_test(view_keeps_only_what_health_reads),
 	};
 	return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }

@@ -126,6 +126,18 @@ static void first_sync_applies_in_order(void **state)
 }
 
 /* "name=applied-at/generation;..." of the app's objects in namespace shop */
+/* The resourceVersion of Deployment shop/web now. */
+static void deployment_rv(char *out, size_t n)
+{
+	struct kube_ref ref = {"apps/v1", "Deployment", "shop", "web"};
+	json_t *d = NULL;
+	assert_int_equal(kube_get(kc, &d, &ref), 0);
+	snprintf(
+	    out, n, "%s",
+	    json_string_value(json_object_get(json_object_get(d, "metadata"), "resourceVersion")));
+	json_decref(d);
+}
+
 static void versions(char *out, size_t n)
 {
 	static const char *const kinds[][2] = {{"v1", "ConfigMap"},
@@ -254,19 +266,26 @@ static void a_memo_keeps_resyncs_cheap_and_still_heals(void **state)
 	assert_non_null(memo);
 	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
 	                                  "apps/app.yaml", app_yaml, NULL);
+	char web_rv[64] = "";
 	for (int round = 0; round < 3; round++) {
 		versions(before, sizeof(before));
+		/* the Deployment's status may still move between rounds (its pods
+		 * turning ready): then it alone is read again, one GET more */
+		char rv_now[64];
+		deployment_rv(rv_now, sizeof(rv_now));
+		int moved = round > 0 && strcmp(rv_now, web_rv) != 0;
 		unsigned long req0 = kube_client_requests(kc);
 		sync_result_init(&r);
 		assert_int_equal(sync_run(&r, kc, set, &o), 0);
 		unsigned long reqs = kube_client_requests(kc) - req0;
+		deployment_rv(web_rv, sizeof(web_rv));
 		versions(after, sizeof(after));
 		assert_int_equal(r.applied, 0);
 		assert_int_equal(r.unchanged, 7);
 		assert_string_equal(before, after);
 		/* the first round reads each object once; later ones only list metadata */
 		if (round > 0)
-			assert_true(reqs <= 6);
+			assert_true(reqs <= 6 + (unsigned long)moved);
 		/* health still sees whole live objects, status included */
 		json_t *web = json_object_get(r.live, "apps|Deployment|shop|web");
 		assert_non_null(json_object_get(web, "spec"));
