@@ -85,8 +85,20 @@ struct round {
  */
 int controller_connect(struct kube_config **cfg, struct kube_client **c, const char *kubeconfig);
 
-/* Client settings for every client sluiced makes (--kube-api-qps, --kube-api-burst). */
+/* Client settings for every client sluiced makes (--kube-api-qps,
+ * --kube-api-burst), with the write fence of controller_fence(). */
 extern struct kube_client_opts controller_client_opts;
+
+/*
+ * The write fence of every client made with controller_client_opts, made
+ * before or after: with a leader set, a write (any request but a GET) is
+ * sent only while this replica holds the Lease (leader_holds()), so a
+ * replica that lost it sends nothing more, not even the rest of the sync it
+ * was in. One write stays open to a standby: its pass-on of a push, a PATCH
+ * of an Application's metadata (not its status). NULL lifts the fence (no
+ * election, or before leader_free()).
+ */
+void controller_fence(struct leader *le);
 
 /* SIGTERM and SIGINT call `on_term` (which only sets a flag); SIGPIPE is ignored. */
 void controller_signals(void (*on_term)(int));
@@ -168,12 +180,15 @@ int controller_run_apps(const struct apps_opts *o);
  * it leads (it then syncs every Application at once). The gate is looked at
  * before a sync is queued, when a worker picks it up, between the fetch and
  * render and the first apply, before the event and status writes, and
- * before each rollout reconcile. What is past a gate when it closes runs to
- * its end: one sync_run()'s applies and prunes (a worker's) and one
- * rollout_reconcile() (the loop's, including a revert push it started). The
- * renew deadline leaves lease - renew = 5 s for that before a standby can
- * take over; a sync longer than that can overlap the next leader's first
- * writes, which are the same server-side applies from the same commit.
+ * before each rollout reconcile. Below the gates, the clients' write fence
+ * (controller_fence()) stops every write once the Lease is no longer held
+ * (the renew deadline passed), so what was past a gate when it closed ends
+ * at its next write: a sync_run() or rollout_reconcile() in flight sends
+ * nothing more, 5 s (lease - renew) before a standby can take over. What
+ * can still overlap the next leader is at most the one request already on
+ * the wire, and a revert push to Git (not a Kubernetes write). After a
+ * SIGTERM (leader_resign()) the Lease is still held, so work in flight
+ * finishes before leader_free() releases it.
  */
 struct leader_opts {
 	const char *namespace; /* the Lease's namespace */
@@ -302,6 +317,13 @@ int leader_start(struct leader **out, const struct kube_config *cfg, const struc
  * (a mutex and a clock read); any thread.
  */
 int leader_may_write(struct leader *l);
+
+/*
+ * Does this replica hold the Lease now, resigned or not? leader_may_write()
+ * without the resignation: what a write in flight after a SIGTERM may still
+ * finish under (the Lease is released only at leader_free()).
+ */
+int leader_holds(struct leader *l);
 
 /* Counts the times this replica became leader (0 before the first). */
 unsigned leader_term(struct leader *l);

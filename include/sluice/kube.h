@@ -74,6 +74,16 @@ struct kube_client_opts {
 	long retry_budget_ms; /* total time spent retrying one request (default 60000) */
 	size_t max_body;      /* largest response body (default 64 MiB) */
 	const char *user_agent;
+	/*
+	 * A write fence: asked, on the thread that drives the client, before
+	 * each request other than a GET is sent (each retry too), with its
+	 * method and URL; 0 refuses it unsent, with SLUICE_ECONFLICT and a line
+	 * "METHOD URL: not sent: this replica may not write now". NULL: every
+	 * write goes. Leader election sets it, so that a replica that has lost
+	 * its Lease sends nothing more, not even the rest of a sync.
+	 */
+	int (*may_write)(void *ud, const char *method, const char *url);
+	void *may_write_ud;
 };
 
 struct kube_client;

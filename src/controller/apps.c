@@ -762,6 +762,7 @@ int controller_run_apps(const struct apps_opts *o)
 	pool.cfg = cfg;
 	pool.le = le;
 	rd.le = le;
+	controller_fence(le);
 	/* one worker: syncs run on this thread */
 	threads = nworkers > 1 ? calloc((size_t)nworkers, sizeof(*threads)) : NULL;
 	for (int i = 0; threads && i < nworkers; i++)
@@ -925,6 +926,7 @@ int controller_run_apps(const struct apps_opts *o)
 	pthread_mutex_destroy(&pool.lock);
 	pthread_cond_destroy(&pool.ready);
 	http_server_stop(http);
+	controller_fence(NULL);
 	leader_free(le); /* releases the Lease: a standby takes over at once */
 	kube_watch_stop(ro.w);
 	json_decref(ro.seen);

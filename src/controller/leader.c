@@ -638,6 +638,16 @@ int leader_may_write(struct leader *l)
 	return ok;
 }
 
+int leader_holds(struct leader *l)
+{
+	if (!l)
+		return 1;
+	pthread_mutex_lock(&l->lock);
+	int ok = leader_state_may_write(&l->st, mono_ms());
+	pthread_mutex_unlock(&l->lock);
+	return ok;
+}
+
 unsigned leader_term(struct leader *l)
 {
 	if (!l)

@@ -2,6 +2,7 @@
  * single-app mode and the Application mode. */
 #include <malloc.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,28 @@ void controller_round_dispose(struct round *r)
 	r->live = NULL;
 }
 
-struct kube_client_opts controller_client_opts;
+static _Atomic(struct leader *) fence_leader;
+
+static int fence(void *ud, const char *method, const char *url)
+{
+	struct leader *le = atomic_load(&fence_leader);
+	(void)ud;
+	if (!le || leader_holds(le))
+		return 1;
+	/* a standby passes a push on to the leader: an annotation on the
+	 * Application (sluice.dev/sync-requested-at), never its status */
+	const char *q = strchr(url, '?');
+	size_t n = q ? (size_t)(q - url) : strlen(url);
+	return strcmp(method, "PATCH") == 0 && memmem(url, n, "/applications/", 14) &&
+	       !(n >= 7 && memcmp(url + n - 7, "/status", 7) == 0);
+}
+
+struct kube_client_opts controller_client_opts = {.may_write = fence};
+
+void controller_fence(struct leader *le)
+{
+	atomic_store(&fence_leader, le);
+}
 
 int controller_connect(struct kube_config **cfg, struct kube_client **c, const char *kubeconfig)
 {

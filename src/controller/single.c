@@ -191,6 +191,7 @@ int controller_run_single(const struct single_opts *o)
 		rc = 2;
 		goto out;
 	}
+	controller_fence(le);
 	controller_signals(on_term);
 	slog(SLOG_INFO, "single-app mode", "app", o->app, "repo", o->repo, "path",
 	     o->path ? o->path : ".", NULL);
@@ -218,6 +219,7 @@ int controller_run_single(const struct single_opts *o)
 			usleep(100000);
 	} while (!stopping);
 	leader_resign(le);
+	controller_fence(NULL);
 	leader_free(le);
 out:
 	render_cache_dispose(&cache);

@@ -474,6 +474,18 @@ static double pump(struct kube_client *c)
 		if (c->queue_tail == call)
 			c->queue_tail = prev;
 		call->next = NULL;
+		if (c->o.may_write && strcmp(call->method, "GET") != 0 &&
+		    !c->o.may_write(c->o.may_write_ud, call->method, call->url)) {
+			struct kube_result r = {0};
+			r.rc = SLUICE_ECONFLICT;
+			snprintf(r.message, sizeof(r.message),
+			         "%s %s: not sent: this replica may not write now", call->method,
+			         call->url);
+			if (call->done)
+				call->done(call, &r, call->ud);
+			call_free(call);
+			continue;
+		}
 		c->bucket -= 1;
 		if (start(c, call) < 0) {
 			struct kube_result r = {0};

@@ -523,6 +523,64 @@ static void response_size_is_capped(void **state)
 	kube_client_free(c);
 }
 
+static int fence_open;
+static int fence_asked;
+static char fence_method[16];
+
+static int fence(void *ud, const char *method, const char *url)
+{
+	(void)ud;
+	(void)url;
+	fence_asked++;
+	snprintf(fence_method, sizeof(fence_method), "%s", method);
+	return fence_open;
+}
+
+/* a fenced client (a replica that lost its Lease) sends no write: the
+ * object stays as it was, reads still go, and the error names the request */
+static void a_write_fence_keeps_writes_unsent(void **state)
+{
+	struct kube_client *c = NULL;
+	struct kube_client_opts o;
+	json_t *got = NULL;
+	(void)state;
+
+	ensure_namespace("fence");
+	json_t *before = configmap("fence", "cm", "before");
+	json_t *after = configmap("fence", "cm", "after");
+	CHECK(kube_apply(admin, NULL, before, NULL, 0));
+	memset(&o, 0, sizeof(o));
+	o.may_write = fence;
+	fence_open = 0;
+	fence_asked = 0;
+	CHECK(kube_client_new(&c, admin_cfg, &o));
+	struct kube_ref ref = {"v1", "ConfigMap", "fence", "cm"};
+	CHECK(kube_get(c, &got, &ref)); /* reads are not fenced (and discovery is done) */
+	json_decref(got);
+	unsigned long sent = kube_client_requests(c);
+	assert_int_equal(kube_apply(c, NULL, after, NULL, 0), SLUICE_ECONFLICT);
+	assert_non_null(strstr(sluice_error_last(), "PATCH https://"));
+	assert_non_null(strstr(sluice_error_last(), ": not sent: this replica may not write now"));
+	assert_int_equal(kube_client_requests(c), sent); /* nothing went out */
+	assert_int_equal(fence_asked, 1);
+	assert_string_equal(fence_method, "PATCH");
+	CHECK(kube_get(c, &got, &ref));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(got, "data"), "k")),
+	                    "before");
+	json_decref(got);
+	assert_int_equal(kube_delete(c, &ref, NULL, 0), SLUICE_ECONFLICT);
+	assert_string_equal(fence_method, "DELETE");
+	/* the fence open again: the same client writes */
+	fence_open = 1;
+	CHECK(kube_apply(c, &got, after, NULL, 0));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(got, "data"), "k")),
+	                    "after");
+	json_decref(got);
+	json_decref(before);
+	json_decref(after);
+	kube_client_free(c);
+}
+
 static void many_applies_at_once(void **state)
 {
 	json_t *objs[200];
@@ -569,6 +627,7 @@ int main(void)
 	    cmocka_unit_test(in_cluster_config_and_token_rotation),
 	    cmocka_unit_test(tls_verification_fails_with_a_wrong_ca),
 	    cmocka_unit_test(response_size_is_capped),
+	    cmocka_unit_test(a_write_fence_keeps_writes_unsent),
 	    cmocka_unit_test(many_applies_at_once),
 	};
 	return cmocka_run_group_tests_name("kube", tests, group_setup, group_teardown);
