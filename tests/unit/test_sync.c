@@ -276,22 +276,26 @@ static void a_memo_keeps_resyncs_cheap_and_still_heals(void **state)
 	assert_non_null(memo);
 	struct manifest_set *set = set_of("apps/namespace.yaml", ns_yaml, "apps/crd.yaml", crd_yaml,
 	                                  "apps/app.yaml", app_yaml, NULL);
-	char rv_end[APP_OBJECTS][32] = {{0}};
+	char rv_prev[APP_OBJECTS][32] = {{0}};
 	for (int round = 0; round < 3; round++) {
 		versions(before, sizeof(before));
-		/* a controller may still write an object's status between rounds
-		 * (the Deployment's pods turning ready, the CRD's conditions): each
-		 * such object alone is read again, one GET more */
-		char rv_now[APP_OBJECTS][32];
+		/* a controller may still write an object's status (the Deployment's
+		 * pods turning ready, the CRD's conditions) while the rounds run:
+		 * each object whose resourceVersion moved between the start of the
+		 * last round (which the memo saw) and the end of this one may be
+		 * read again, one GET more; the others must not */
+		char rv_start[APP_OBJECTS][32], rv_end[APP_OBJECTS][32];
 		unsigned long moved = 0;
-		object_rvs(rv_now);
-		for (size_t i = 0; round > 0 && i < APP_OBJECTS; i++)
-			moved += strcmp(rv_now[i], rv_end[i]) != 0;
+		object_rvs(rv_start);
 		unsigned long req0 = kube_client_requests(kc);
 		sync_result_init(&r);
 		assert_int_equal(sync_run(&r, kc, set, &o), 0);
 		unsigned long reqs = kube_client_requests(kc) - req0;
 		object_rvs(rv_end);
+		for (size_t i = 0; round > 0 && i < APP_OBJECTS; i++)
+			moved += strcmp(rv_prev[i], rv_end[i]) != 0;
+		int web_moved = strcmp(rv_prev[4], rv_end[4]) != 0; /* the Deployment */
+		memcpy(rv_prev, rv_start, sizeof(rv_prev));
 		versions(after, sizeof(after));
 		assert_int_equal(r.applied, 0);
 		assert_int_equal(r.unchanged, 7);
@@ -306,8 +310,9 @@ static void a_memo_keeps_resyncs_cheap_and_still_heals(void **state)
 		json_t *web = json_object_get(r.live, "apps|Deployment|shop|web");
 		assert_non_null(json_object_get(web, "spec"));
 		assert_string_equal(json_string_value(json_object_get(web, "kind")), "Deployment");
-		/* from the second round on, it is the memo's copy (kept without managedFields) */
-		if (round > 0)
+		/* from the second round on, it is the memo's copy (kept without
+		 * managedFields), unless its status moved and it was read again */
+		if (round > 0 && !web_moved)
 			assert_null(
 			    json_object_get(json_object_get(web, "metadata"), "managedFields"));
 		sync_result_dispose(&r);
