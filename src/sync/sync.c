@@ -58,6 +58,7 @@ struct item {
 	int rank;
 	int needs_crd; /* its kind comes from a CRD of this same set */
 	int same;      /* live already matches: nothing to write */
+	int pinned;    /* a route kept at a rollout's rules: applied only at the version read */
 };
 
 void sync_result_init(struct sync_result *r)
@@ -490,6 +491,12 @@ static int govern_route(struct kube_client *c, struct item *items, size_t n, str
 	if (canary) {
 		json_object_set(json_object_get(it->obj, "spec"), "rules",
 		                json_object_get(json_object_get(live, "spec"), "rules"));
+		/* applied only if nothing wrote it since this read: the rollout may
+		 * move a weight meanwhile, which these rules must not undo */
+		json_object_set(
+		    json_object_get(it->obj, "metadata"), "resourceVersion",
+		    json_object_get(json_object_get(live, "metadata"), "resourceVersion"));
+		it->pinned = 1;
 		slog(SLOG_INFO, "sync: route keeps its canary weights while the rollout runs",
 		     "object", it->key, NULL);
 	}
@@ -921,7 +928,14 @@ static int apply_range(struct kube_client *c, struct item *items, size_t lo, siz
 		objs[i] = items[lo + i].obj;
 	kube_apply_many(c, objs, n, "sluice", flags | KUBE_FORCE, rcs, msgs);
 	for (size_t i = 0; i < n; i++) {
-		if (rcs[i] < 0 && sync_unreachable(rcs[i])) {
+		if (rcs[i] == SLUICE_ECONFLICT && items[lo + i].pinned) {
+			/* the rollout wrote the route after govern_route() read it: the
+			 * route is the rollout's until it ends, and the next sync reads it
+			 * again; not a failure */
+			slog(SLOG_INFO,
+			     "sync: route changed by the rollout since it was read; left to it",
+			     "object", items[lo + i].key, NULL);
+		} else if (rcs[i] < 0 && sync_unreachable(rcs[i])) {
 			/* the server, not the object: one line, however many objects */
 			if (!first || !sync_unreachable(first))
 				diag_add(errs, "the Kubernetes API cannot be reached: %s",

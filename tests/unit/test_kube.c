@@ -225,6 +225,28 @@ static void server_side_apply(void **state)
 	json_decref(cm);
 	json_decref(theirs);
 
+	/* a resourceVersion in the applied object is a precondition (the sync
+	 * pins a route it keeps at a rollout's rules this way): stale, refused */
+	json_t *pinned = configmap("ssa", "owned", "pinned");
+	CHECK(kube_apply(admin, &o, pinned, NULL, KUBE_FORCE));
+	json_t *rv = json_object_get(json_object_get(o, "metadata"), "resourceVersion");
+	json_object_set(json_object_get(pinned, "metadata"), "resourceVersion", rv);
+	CHECK(kube_apply(admin, NULL, theirs = configmap("ssa", "owned", "moved"), NULL,
+	                 KUBE_FORCE)); /* someone writes it meanwhile */
+	assert_int_equal(kube_apply(admin, NULL, pinned, NULL, KUBE_FORCE), SLUICE_ECONFLICT);
+	json_decref(o);
+	struct kube_ref owned = {"v1", "ConfigMap", "ssa", "owned"};
+	CHECK(kube_get(admin, &o, &owned)); /* at the version now: applied */
+	json_object_set(json_object_get(pinned, "metadata"), "resourceVersion",
+	                json_object_get(json_object_get(o, "metadata"), "resourceVersion"));
+	json_decref(o);
+	CHECK(kube_apply(admin, &o, pinned, NULL, KUBE_FORCE));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "k")),
+	                    "pinned");
+	json_decref(o);
+	json_decref(pinned);
+	json_decref(theirs);
+
 	/* an invalid object names the field */
 	json_t *bad =
 	    load("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
