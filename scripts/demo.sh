@@ -183,6 +183,9 @@ say "the stable Deployment still runs $(kubectl get deploy web -n shop -o jsonpa
 v3_window="$((t_commit / 1000)) $((t_end / 1000))"
 
 step "a broken commit: rejected, nothing applied"
+# the rolled-back canary has gone (its pods stay a moment, for requests
+# nginx sent before it took weight 0 in)
+until_ 60 '[ -z "$(ro .status.scaleDownAt)" ]'
 rv_before=$(kubectl get deploy,svc,httproute,rollout -n shop -o jsonpath='{range .items[*]}{.metadata.resourceVersion} {end}')
 printf '  extra: [unclosed\n' >>"$d/work/apps/service.yaml"
 sed -i "s|image: demoapp:.*|image: demoapp:v4|" "$d/work/apps/deployment.yaml"

@@ -260,15 +260,54 @@ static int scale_canary(struct ctx *x, int replicas)
 	return rc == SLUICE_ENOTFOUND ? 0 : rc;
 }
 
-/* End this rollout without promoting: weight 0 at once, canary scaled to 0. */
+/*
+ * When scaleDownAt has come: the canary scaled to 0, and after a rollback
+ * (cleanupPending) Git's route and Services put back. Before it: a requeue
+ * for then. 0, or an error.
+ */
+static int canary_retire(struct ctx *x)
+{
+	long long due = time_of(json_object_get(x->st, "scaleDownAt"));
+	int rc;
+
+	if (due > 0 && x->now < due) {
+		want_requeue(x, (long)(due - x->now));
+		return 0;
+	}
+	if ((rc = scale_canary(x, 0)) < 0)
+		return rc;
+	if (json_is_true(json_object_get(x->st, "cleanupPending")) &&
+	    (rc = traffic_cleanup(x->c, &x->t)) < 0)
+		return rc;
+	json_object_del(x->st, "scaleDownAt");
+	json_object_del(x->st, "cleanupPending");
+	return 0;
+}
+
+/*
+ * End this rollout without promoting: weight 0 at once. With replicas the
+ * canary's pods are its traffic, so they go at once too. A router that
+ * shifts traffic (gatewayAPI, nginx) takes the weight in a little later, so
+ * the canary's pods and Service stay for scaleDownDelaySeconds (Argo's
+ * abortScaleDownDelaySeconds), and requests it routed meanwhile find pods,
+ * not a 502; then canary_retire() scales it to 0 and puts Git's route back.
+ */
 static int roll_back(struct ctx *x, const char *phase, const char *reason)
 {
 	int rc;
 
-	if (x->canary_dep &&
-	    ((rc = traffic_set_weight(x->c, &x->t, 0)) < 0 || (rc = scale_canary(x, 0)) < 0 ||
-	     (rc = traffic_cleanup(x->c, &x->t)) < 0))
+	if (x->canary_dep && (rc = traffic_set_weight(x->c, &x->t, 0)) < 0)
 		return rc;
+	if (x->canary_dep && x->spec.routing != TRAFFIC_REPLICAS &&
+	    x->spec.scale_down_delay_s > 0) {
+		json_object_set_new(x->st, "scaleDownAt",
+		                    time_str(x->now + x->spec.scale_down_delay_s * 1000));
+		json_object_set_new(x->st, "cleanupPending", json_true());
+		want_requeue(x, x->spec.scale_down_delay_s * 1000);
+	} else if (x->canary_dep &&
+	           ((rc = scale_canary(x, 0)) < 0 || (rc = traffic_cleanup(x->c, &x->t)) < 0)) {
+		return rc;
+	}
 	const json_t *canary = json_object_get(x->st, "canary");
 	json_object_set_new(x->st, "failed",
 	                    json_pack("{s:s, s:s, s:s}", "hash", str_at(canary, "hash", NULL) ?: "",
@@ -340,6 +379,8 @@ static int begin(struct ctx *x, const json_t *desired, const char *hash, const c
 	json_object_set_new(x->st, "stepStartTime", time_str(x->now));
 	json_object_del(x->st, "pauseStartTime");
 	json_object_del(x->st, "trafficStartTime");
+	json_object_del(x->st, "scaleDownAt"); /* the canary is the new one's now */
+	json_object_del(x->st, "cleanupPending");
 	json_object_del(x->st, "pausedAt");
 	json_object_del(x->st, "promotion");
 	json_object_del(x->st, "failed");
@@ -605,6 +646,22 @@ static int analysis_tick(struct ctx *x)
 	return 0;
 }
 
+/*
+ * Must a setWeight to `weight` wait? When it would send the canary more
+ * traffic while the last analysis run errored (Prometheus unreachable,
+ * failing) or found no data: no more traffic on no evidence, even before
+ * consecutiveErrorLimit or inconclusiveLimit holds the rollout for a
+ * person. The next run that passes (or fails) decides.
+ */
+static int weight_held(struct ctx *x, int weight)
+{
+	const char *v = str_at(json_object_get(x->st, "analysis"), "lastVerdict", NULL);
+	long long now = int_at(x->st, "desiredWeight", NULL);
+	/* from 0 the canary has no traffic to give evidence: the first weight goes */
+	return x->an.enabled && v && now > 0 && weight > now &&
+	       (strcmp(v, "Error") == 0 || strcmp(v, "Inconclusive") == 0);
+}
+
 /* May the rollout leave an analysis step or promote? Only after a passing run since. */
 static int analysis_passed_since(struct ctx *x, long long since)
 {
@@ -643,6 +700,15 @@ static int advance(struct ctx *x, const json_t *desired, const char *hash, const
 		}
 		const struct rollout_step *s = &x->spec.steps[k];
 		json_object_set_new(x->st, "phase", json_string("Progressing"));
+		if (s->kind == STEP_SET_WEIGHT && weight_held(x, s->weight)) {
+			const json_t *a = json_object_get(x->st, "analysis");
+			say(x,
+			    "step %lld of %zu: held at %lld%%: the last analysis run was %s (%s)",
+			    k + 1, x->spec.nsteps, int_at(x->st, "desiredWeight", NULL),
+			    str_at(a, "lastVerdict", NULL) ?: "",
+			    str_at(a, "lastMessage", NULL) ?: "");
+			return 0; /* analysis_tick() asked for a reconcile at the next run */
+		}
 		if (s->kind == STEP_SET_WEIGHT) {
 			int need = traffic_canary_replicas(&x->t, s->weight);
 			long long since = time_of(json_object_get(x->st, "stepStartTime"));
@@ -797,19 +863,14 @@ static int reconcile(struct ctx *x)
 		json_object_del(x->st, "canary");
 		json_object_set_new(x->st, "phase", json_string("Healthy"));
 		say(x, "stable runs %.12s", str_at(x->st, "stable", "commit") ?: "");
-		long long due = time_of(json_object_get(x->st, "scaleDownAt"));
-		if (due > 0 && x->now >= due) {
-			if ((rc = scale_canary(x, 0)) < 0)
-				goto out;
-			json_object_del(x->st, "scaleDownAt");
-		} else if (due > 0) {
-			want_requeue(x, (long)(due - x->now));
-		}
+		if (json_object_get(x->st, "scaleDownAt") && (rc = canary_retire(x)) < 0)
+			goto out;
 		goto weights;
 	}
 	if (failed && strcmp(failed, dhash) == 0) {
-		/* remembered: Git still names the template that failed; never re-applied */
-		if ((rc = scale_canary(x, 0)) < 0)
+		/* remembered: Git still names the template that failed; never re-applied
+		 * (its pods go once the delay after the rollback has passed) */
+		if ((rc = canary_retire(x)) < 0)
 			goto out;
 		goto weights;
 	}
@@ -832,6 +893,27 @@ out:
 	json_decref(stable);
 	json_decref(desired);
 	return rc;
+}
+
+/*
+ * A merge patch removes what it sets to null, at every depth: in `patch` (a
+ * copy of the new status), each key `old` has and the new status has not
+ * becomes null, and objects on both sides are compared the same way (a
+ * replaced analysis or canary must not keep the old one's fields).
+ */
+static void null_removed(json_t *patch, const json_t *old)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)old, k, v)
+	{
+		json_t *now = json_object_get(patch, k);
+		if (!now)
+			json_object_set_new(patch, k, json_null());
+		else if (json_is_object(now) && json_is_object(v))
+			null_removed(now, v);
+	}
 }
 
 int rollout_reconcile(struct kube_client *c, const json_t *rollout, long *requeue_ms,
@@ -903,16 +985,9 @@ write:
 	                    json_integer(int_at(rollout, "metadata", "generation")));
 	if (!old || !json_equal(x.st, (json_t *)old)) {
 		char *patch = NULL;
-		json_t *body = json_pack("{s:O}", "status", x.st);
-		const char *k;
-		json_t *v;
-		/* a merge patch removes what it sets to null */
-		json_object_foreach((json_t *)old, k, v)
-		{
-			if (body && !json_object_get(x.st, k))
-				json_object_set_new(json_object_get(body, "status"), k,
-				                    json_null());
-		}
+		json_t *body = json_pack("{s:o}", "status", json_deep_copy(x.st));
+		if (body)
+			null_removed(json_object_get(body, "status"), old);
 		struct kube_ref ref = {ROLLOUT_API, "Rollout", ns,
 		                       str_at(rollout, "metadata", "name")};
 		int wrc = body ? jsonfmt_dump(&patch, body, JSONFMT_COMPACT) : SLUICE_ENOMEM;

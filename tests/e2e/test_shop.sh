@@ -139,11 +139,12 @@ rb_s=$(python3 -c 'import sys; a=sys.argv[1].split(); print(round(float(a[1]) - 
 lost=$(shares "$t_push" "$(now)" 0 | jq -r '[.codes | to_entries[] | select(.key != "200" and .key != "500") | "\(.value) x \(.key)"] | join(", ") | if . == "" then "none" else . end')
 if [ "$(ro '.status.history[0].result')" = RolledBack ] && [[ "$msg" == *error-rate* ]] &&
 	[ "$(image web)" = demoapp:v2 ] && [[ "$api" =~ ^(- )?"0 10 "(0 )?-$ ]] && [[ "$words" =~ ^(- )?(0 )?"10 "(0 )?-$ ]] &&
-	within "$rb_s" 10 10 && [ "$(jget 'versions.v2.share' <<<"$final")" = 1 ] && [ "$(jget failed <<<"$final")" = 0 ]; then
-	ok "v3 (30% errors) rolled back ${rb_s} s after nginx gave it 10% (analysis every 10 s): $msg; stable still v2, all traffic v2 again ($(jget requests <<<"$final") requests); other failures: $lost"
+	within "$rb_s" 10 10 && [ "$(jget 'versions.v2.share' <<<"$final")" = 1 ] && [ "$(jget failed <<<"$final")" = 0 ] &&
+	[ "$lost" = none ]; then
+	ok "v3 (30% errors) rolled back ${rb_s} s after nginx gave it 10% (analysis every 10 s): $msg; stable still v2, all traffic v2 again ($(jget requests <<<"$final") requests); no request lost to the rollback (other failures: $lost)"
 else
 	not_ok "v3: rolled back by error-rate within about one analysis interval" "canary took traffic for ${rb_s} s [$se]" \
-		"API: $api" "nginx: $words" "message: $msg" "after: $final" "$(ro .status)"
+		"API: $api" "nginx: $words" "message: $msg" "after: $final" "other failures: $lost" "$(ro .status)"
 fi
 win=$(shares $se 0.5)
 n3=$(jget requests <<<"$win")
@@ -305,10 +306,10 @@ rb_s=$(python3 -c 'import sys; a=sys.argv[1].split(); print(round(float(a[1]) - 
 api=$(api_since "$m")
 lost=$(shares "$t_push" "$(now)" 0 | jq -r '[.codes | to_entries[] | select(.key != "200" and .key != "500") | "\(.value) x \(.key)"] | join(", ") | if . == "" then "none" else . end')
 if [ "$(ro '.status.history[0].result')" = RolledBack ] && [[ "$msg" == *latency-p95* ]] && [ "$(image web)" = demoapp:v6 ] &&
-	[[ "$api" =~ ^(- )?"0 10 "(0 )?-$ ]] && within "$rb_s" 10 10; then
-	ok "v7 (400 ms) rolled back ${rb_s} s after nginx gave it 10%: $msg; failures: $lost"
+	[[ "$api" =~ ^(- )?"0 10 "(0 )?-$ ]] && within "$rb_s" 10 10 && [ "$lost" = none ]; then
+	ok "v7 (400 ms) rolled back ${rb_s} s after nginx gave it 10%: $msg; no request lost to the rollback (failures: $lost)"
 else
-	not_ok "v7: rolled back by latency-p95" "canary took traffic for ${rb_s} s [$se]" "API: $api" "message: $msg" "$(ro .status)"
+	not_ok "v7: rolled back by latency-p95, no request lost" "canary took traffic for ${rb_s} s [$se]" "API: $api" "message: $msg" "failures: $lost" "$(ro .status)"
 fi
 until_ 30 'test -n "$(ro .status.revert.commit)$(ro .status.revert.error)"'
 rev=$(ro .status.revert.commit)
