@@ -192,7 +192,7 @@ git_objects() {
 	kubectl get deployment/web httproute/web rollout/web service/web -n shop \
 		-o jsonpath='{range .items[*]}{.kind}/{.metadata.generation}/{.spec.template.spec.containers[0].image}/{.spec.selector} {end}'
 }
-rv_before=$(git_objects)
+git_before=$(git_objects)
 printf '  extra: [unclosed\n' >>"$d/work/apps/service.yaml"
 sed -i "s|image: demoapp:.*|image: demoapp:v4|" "$d/work/apps/deployment.yaml"
 commit "web v4 (and a typo)"
@@ -200,8 +200,8 @@ say "git commit -m \"web v4 (and a typo)\"; sluice sync shop --wait"
 set +e
 "$sluice" sync shop -n shop --wait --timeout 60s 2>&1 | sed 's/^/   /'
 set -e
-rv_after=$(git_objects)
-if [ "$rv_before" = "$rv_after" ]; then
+git_after=$(git_objects)
+if [ "$git_before" = "$git_after" ]; then
 	say "no object of the shop changed (generations, image, Service selector); the stable Deployment runs $(kubectl get deploy web -n shop -o jsonpath='{.spec.template.spec.containers[0].image}')"
 else
 	echo "demo: the broken commit changed the cluster" >&2
