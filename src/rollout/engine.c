@@ -886,8 +886,13 @@ static int reconcile(struct ctx *x)
 weights:
 	if (rc == 0 && x->canary_dep) {
 		int w = 0;
-		if (traffic_read_weight(x->c, &x->t, &w) == 0)
+		if (traffic_read_weight(x->c, &x->t, &w) == 0) {
 			json_object_set_new(x->st, "actualWeight", json_integer(w));
+			/* the canary's pods are still going (replicas routing counts
+			 * ready pods): look again until the status says they are gone */
+			if (w > 0 && json_integer_value(json_object_get(x->st, "desiredWeight")) == 0)
+				want_requeue(x, POLL_MS);
+		}
 	}
 out:
 	json_decref(stable);

@@ -205,6 +205,9 @@ until_ 30 'phase_is Progressing || phase_is RolledBack'
 c3=$(short)
 S status web -n shop --wait --timeout 90s >"$tmp/wait.out" 2>&1
 rc=$?
+# the canary's last pod goes a moment after the rollback; sluiced looks again
+# until its status says weight 0 (without it, "actual 20%" stayed until a resync)
+until_ 15 '[ "$(kubectl get rollout web -n shop -o jsonpath={.status.actualWeight})" = 0 ]'
 got=$(S status web -n shop | mask | sed -E 's/^( +error-rate) +0\.[0-9]+ +max 0.05 +/\1 V max 0.05 /; s/error-rate 0\.[0-9]+ > max/error-rate V > max/g; s/\(1 of [0-9]+ runs failed\)/(1 of N runs failed)/')
 want="Rollout:   shop/web
 Phase:     RolledBack
