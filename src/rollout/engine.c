@@ -890,7 +890,8 @@ weights:
 			json_object_set_new(x->st, "actualWeight", json_integer(w));
 			/* the canary's pods are still going (replicas routing counts
 			 * ready pods): look again until the status says they are gone */
-			if (w > 0 && json_integer_value(json_object_get(x->st, "desiredWeight")) == 0)
+			if (w > 0 &&
+			    json_integer_value(json_object_get(x->st, "desiredWeight")) == 0)
 				want_requeue(x, POLL_MS);
 		}
 	}
