@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "sluice/base64.h"
+#include "sluice/buf.h"
 #include "sluice/clock.h"
 #include "sluice/error.h"
 #include "sluice/health.h"
@@ -903,6 +904,210 @@ static int prepare(struct item *items, struct kube_client *c, const struct manif
 	return bad ? SLUICE_EINVALID : 0;
 }
 
+/*
+ * Server-side apply merges Git's object into the live one and removes only
+ * what its manager owned, and kube-apiserver records no owner for an empty
+ * object (a Rollout's `replicas: {}`). So a spec that moves from such a key
+ * to another (trafficRouting from replicas to gatewayAPI) keeps the old key,
+ * and validation refuses the merge (422, "exactly one"); kube-apiserver 1.20
+ * also keeps a map whose fields it removed (gatewayAPI: {} after a move to
+ * nginx). When an apply is refused and the live object holds such objects
+ * Git does not have (empty, or holding only fields sluice's apply owns), those
+ * leftovers are removed (a JSON patch guarded by the live resourceVersion;
+ * a removal makes no manager own anything) and the object is applied again.
+ * The dry run that validates a commit cannot chain the two, so it checks the
+ * same outcome in one patch: the leftovers removed, Git's fields, labels and
+ * annotations set. Returns 0 when that worked; an error (nothing changed)
+ * when there are no leftovers or Git's object itself is refused.
+ */
+static int skip_field(const char *k)
+{
+	return !strcmp(k, "apiVersion") || !strcmp(k, "kind") || !strcmp(k, "metadata") ||
+	       !strcmp(k, "status");
+}
+
+/* out = parent + "/" + k, k escaped as a JSON Pointer token */
+static int ptr_join(struct buf *out, const char *parent, const char *k)
+{
+	int rc = buf_adds(out, parent);
+
+	if (rc == 0)
+		rc = buf_addc(out, '/');
+	for (const char *p = k; rc == 0 && *p; p++)
+		rc = *p == '~'   ? buf_adds(out, "~0")
+		     : *p == '/' ? buf_adds(out, "~1")
+		                 : buf_addc(out, *p);
+	return rc;
+}
+
+/* append {op, path: parent/k, value?} */
+static int add_op(json_t *ops, const char *op, const char *parent, const char *k, const json_t *v)
+{
+	struct buf path;
+	int rc;
+
+	buf_init(&path, 64 * 1024);
+	rc = ptr_join(&path, parent, k);
+	json_t *o = rc < 0 ? NULL
+	            : v    ? json_pack("{s:s, s:s, s:O}", "op", op, "path", path.ptr, "value", v)
+	                   : json_pack("{s:s, s:s}", "op", op, "path", path.ptr);
+	rc = o && json_array_append_new(ops, o) == 0 ? 0 : SLUICE_ENOMEM;
+	buf_dispose(&path);
+	return rc;
+}
+
+/* sluice's own server-side apply entry in live's managedFields: its fieldsV1 */
+static const json_t *owned_by_us(const json_t *live)
+{
+	size_t i;
+	const json_t *e;
+
+	json_array_foreach(json_object_get(json_object_get(live, "metadata"), "managedFields"), i,
+	                   e)
+	{
+		if (!strcmp(json_string_value(json_object_get(e, "manager")) ?: "", "sluice") &&
+		    !strcmp(json_string_value(json_object_get(e, "operation")) ?: "", "Apply"))
+			return json_object_get(e, "fieldsV1");
+	}
+	return NULL;
+}
+
+/* f's entry for key k ("f:" k) */
+static const json_t *field_of(const json_t *f, const char *k)
+{
+	char name[512];
+
+	if (!f || snprintf(name, sizeof(name), "f:%s", k) >= (int)sizeof(name))
+		return NULL;
+	return json_object_get(f, name);
+}
+
+/* every field in object v is ours (f): an apply without it leaves it empty */
+static int all_ours(const json_t *v, const json_t *f, int depth)
+{
+	const char *k;
+	const json_t *x;
+
+	if (depth > 32)
+		return 0;
+	json_object_foreach((json_t *)v, k, x)
+	{
+		const json_t *fk = field_of(f, k);
+		if (!fk || (json_is_object(x) && !all_ours(x, fk, depth + 1)))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Removals of the objects in live (below `path`, f their fields we own) that
+ * want lacks and an apply would leave behind: empty, or holding only fields
+ * we own (1.20 removes the fields and keeps their emptied map).
+ */
+static int leftover_ops(json_t *ops, const json_t *want, const json_t *live, const json_t *f,
+                        const char *path, int depth)
+{
+	const char *k;
+	json_t *v;
+	int rc = 0;
+
+	if (depth > 32)
+		return 0;
+	json_object_foreach((json_t *)live, k, v)
+	{
+		if (!json_is_object(v) || (depth == 0 && skip_field(k)))
+			continue;
+		const json_t *w = json_object_get(want, k);
+		if (!w && all_ours(v, field_of(f, k), 0)) {
+			rc = add_op(ops, "remove", path, k, NULL);
+		} else if (json_is_object(w)) {
+			struct buf sub;
+			buf_init(&sub, 64 * 1024);
+			if ((rc = ptr_join(&sub, path, k)) == 0)
+				rc = leftover_ops(ops, w, v, field_of(f, k), sub.ptr, depth + 1);
+			buf_dispose(&sub);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* the dry run's stand-in for "apply after the removals": Git's fields set */
+static int content_ops(json_t *ops, const json_t *want, const json_t *live)
+{
+	static const char *const meta[] = {"labels", "annotations"};
+	const char *k;
+	json_t *v;
+	int rc = 0;
+
+	json_object_foreach((json_t *)want, k, v)
+	{
+		if (!skip_field(k) && (rc = add_op(ops, "add", "", k, v)) < 0)
+			return rc;
+	}
+	for (size_t i = 0; i < sizeof(meta) / sizeof(*meta); i++) {
+		const json_t *g = json_object_get(json_object_get(want, "metadata"), meta[i]);
+		const json_t *l = json_object_get(json_object_get(live, "metadata"), meta[i]);
+		if (!json_is_object(g) || json_object_size(g) == 0)
+			continue;
+		json_t *m = json_is_object(l) ? json_deep_copy(l) : json_object();
+		if (!m || json_object_update(m, (json_t *)g) < 0) {
+			json_decref(m);
+			return SLUICE_ENOMEM;
+		}
+		rc = add_op(ops, "add", "/metadata", meta[i], m);
+		json_decref(m);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int remove_leftovers(struct kube_client *c, const struct item *it, unsigned flags)
+{
+	const json_t *md = json_object_get(it->obj, "metadata");
+	struct kube_ref ref = {json_string_value(json_object_get(it->obj, "apiVersion")),
+	                       json_string_value(json_object_get(it->obj, "kind")),
+	                       json_string_value(json_object_get(md, "namespace")),
+	                       json_string_value(json_object_get(md, "name"))};
+	json_t *live = NULL, *ops = NULL;
+	char *patch = NULL;
+	int rc;
+
+	if (!ref.api_version || !ref.kind || !ref.name)
+		return SLUICE_EINVALID;
+	if ((rc = kube_get(c, &live, &ref)) < 0)
+		return rc;
+	const char *rv = rv_of(live);
+	ops = rv ? json_pack("[{s:s, s:s, s:s}]", "op", "test", "path", "/metadata/resourceVersion",
+	                     "value", rv)
+	         : NULL;
+	rc = ops ? leftover_ops(ops, it->obj, live, owned_by_us(live), "", 0) : SLUICE_EINVALID;
+	if (rc == 0 && json_array_size(ops) == 1)
+		rc = SLUICE_EINVALID; /* no leftovers: Git's object itself is refused */
+	if (rc == 0 && (flags & KUBE_DRY_RUN))
+		rc = content_ops(ops, it->obj, live);
+	json_decref(live);
+	if (rc == 0)
+		rc = jsonfmt_dump(&patch, ops, JSONFMT_COMPACT);
+	json_decref(ops);
+	if (rc == 0)
+		rc = kube_patch(c, NULL, &ref, KUBE_PATCH_JSON, patch, NULL, flags & KUBE_DRY_RUN);
+	free(patch);
+	if (rc == 0 && !(flags & KUBE_DRY_RUN))
+		rc = kube_apply(c, NULL, it->obj, "sluice", KUBE_FORCE);
+	if (rc == 0)
+		slog(SLOG_INFO,
+		     flags & KUBE_DRY_RUN
+		         ? "sync: server-side apply would keep objects Git removed; valid "
+		           "without them"
+		         : "sync: server-side apply kept objects Git removed; removed them and "
+		           "applied again",
+		     "object", it->key, NULL);
+	return rc;
+}
+
 /* Apply (or dry-run) items[lo..hi) at once; report each failure. */
 static int apply_range(struct kube_client *c, struct item *items, size_t lo, size_t hi,
                        unsigned flags, struct diag *errs, size_t *applied)
@@ -928,6 +1133,9 @@ static int apply_range(struct kube_client *c, struct item *items, size_t lo, siz
 		objs[i] = items[lo + i].obj;
 	kube_apply_many(c, objs, n, "sluice", flags | KUBE_FORCE, rcs, msgs);
 	for (size_t i = 0; i < n; i++) {
+		if (rcs[i] == SLUICE_EINVALID && !items[lo + i].pinned &&
+		    remove_leftovers(c, &items[lo + i], flags) == 0)
+			rcs[i] = 0;
 		if (rcs[i] == SLUICE_ECONFLICT && items[lo + i].pinned) {
 			/* the rollout wrote the route after govern_route() read it: the
 			 * route is the rollout's until it ends, and the next sync reads it

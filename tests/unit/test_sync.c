@@ -462,6 +462,111 @@ static void what_left_git_is_pruned(void **state)
 	json_decref(inventory);
 }
 
+/*
+ * A key Git removed, which server-side apply keeps (kube-apiserver records
+ * no owner for an empty object): a Widget's route moves from `plain: {}` to
+ * `gateway: {...}` and back under a "one key at most" rule, as a Rollout's
+ * router does (1.20 also keeps `gateway: {}` after removing its fields). The
+ * sync removes the leftovers and applies again; a bad commit on top of it
+ * still changes nothing.
+ */
+static const char wcrd_yaml[] =
+    "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+    "metadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n"
+    "  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}\n"
+    "  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n"
+    "    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n"
+    "          spec:\n            type: object\n            properties:\n"
+    "              size: {type: integer}\n"
+    "              route:\n                type: object\n                maxProperties: 1\n"
+    "                properties:\n                  plain: {type: object}\n"
+    "                  gateway: {type: object, properties: {name: {type: string}}}\n";
+static const char lab_yaml[] = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: lab\n";
+
+static json_t *widget_route(char *rv, size_t n)
+{
+	json_t *w = get("example.com/v1", "Widget", "lab", "w1");
+	json_t *route = NULL;
+	if (w) {
+		route = json_deep_copy(json_object_get(json_object_get(w, "spec"), "route"));
+		snprintf(rv, n, "%s",
+		         json_string_value(
+		             json_object_get(json_object_get(w, "metadata"), "resourceVersion")));
+	}
+	json_decref(w);
+	return route;
+}
+
+static int sync_widget(struct sync_result *r, const char *widget)
+{
+	struct sync_opts o = {.app = "lab-app", .namespace = "lab", .crd_timeout_ms = 60000};
+	struct manifest_set *set = set_of("lab/namespace.yaml", lab_yaml, "lab/crd.yaml", wcrd_yaml,
+	                                  "lab/widget.yaml", widget, NULL);
+	sync_result_init(r);
+	int rc = sync_run(r, kc, set, &o);
+	manifest_set_free(set);
+	return rc;
+}
+
+static void a_key_git_removed_goes_where_apply_would_keep_it(void **state)
+{
+	struct sync_result r;
+	char rv[64], rv2[64];
+	(void)state;
+
+	const char *v1 = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n"
+	                 "spec:\n  size: 1\n  route:\n    plain: {}\n";
+	const char *v2 = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n"
+	                 "spec:\n  size: 1\n  route:\n    gateway: {name: web}\n";
+	const char *bad = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n"
+	                  "  labels: {'tier': 'not a valid value!'}\n"
+	                  "spec:\n  size: 3\n  route:\n    plain: {}\n";
+	if (sync_widget(&r, v1) < 0)
+		fail_msg("v1: %s", r.errs.count ? r.errs.msgs[0] : sluice_error_last());
+	sync_result_dispose(&r);
+
+	/* plain -> gateway: one key, Git's */
+	if (sync_widget(&r, v2) < 0)
+		fail_msg("v2: %s", r.errs.count ? r.errs.msgs[0] : sluice_error_last());
+	assert_int_equal(r.applied, 1);
+	sync_result_dispose(&r);
+	json_t *route = widget_route(rv, sizeof(rv));
+	assert_non_null(route);
+	assert_int_equal(json_object_size(route), 1);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(route, "gateway"), "name")), "web");
+	json_decref(route);
+
+	/* the fields are owned now: a resync writes nothing */
+	assert_int_equal(sync_widget(&r, v2), 0);
+	assert_int_equal(r.applied, 0);
+	sync_result_dispose(&r);
+
+	/* and back: gateway is owned, so a plain apply moves it */
+	if (sync_widget(&r, v1) < 0)
+		fail_msg("back to v1: %s", r.errs.count ? r.errs.msgs[0] : sluice_error_last());
+	sync_result_dispose(&r);
+	route = widget_route(rv, sizeof(rv));
+	assert_int_equal(json_object_size(route), 1);
+	assert_non_null(json_object_get(route, "plain"));
+	json_decref(route);
+
+	/* a bad commit that also changes the spec: refused, the Widget as it was */
+	assert_int_equal(sync_widget(&r, bad), SLUICE_EINVALID);
+	assert_true(r.errs.count >= 1);
+	if (!strstr(r.errs.msgs[0], "lab/widget.yaml:5: Widget lab/w1:") ||
+	    !strstr(r.errs.msgs[0], "metadata.labels"))
+		fail_msg("error: %s", r.errs.msgs[0]);
+	sync_result_dispose(&r);
+	route = widget_route(rv2, sizeof(rv2));
+	assert_string_equal(rv2, rv);
+	json_decref(route);
+	json_t *w = get("example.com/v1", "Widget", "lab", "w1");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(w, "spec"), "size")),
+	                 1);
+	json_decref(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +575,7 @@ int main(void)
 	    cmocka_unit_test(a_memo_keeps_resyncs_cheap_and_still_heals),
 	    cmocka_unit_test(a_bad_commit_changes_nothing),
 	    cmocka_unit_test(what_left_git_is_pruned),
+	    cmocka_unit_test(a_key_git_removed_goes_where_apply_would_keep_it),
 	};
 	return cmocka_run_group_tests_name("sync", tests, group_setup, group_teardown);
 }
