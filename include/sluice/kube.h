@@ -188,6 +188,16 @@ int kube_list(struct kube_client *c, json_t **items, char **rv, const struct kub
               const struct kube_list_opts *opts);
 
 /*
+ * The same list walked page by page: fn is called with each object (borrowed:
+ * it lives until fn returns, unless fn takes a reference), and each page is
+ * released before the next is read, so memory stays at one page (opts->limit
+ * objects) however long the list. A non-zero return from fn stops the walk.
+ */
+typedef int (*kube_item_fn)(void *ud, json_t *item);
+int kube_list_each(struct kube_client *c, const struct kube_ref *ref,
+                   const struct kube_list_opts *opts, kube_item_fn fn, void *ud);
+
+/*
  * The name, namespace and resourceVersion of every object of a kind, read
  * as metadata only (PartialObjectMetadataList) and walked without building
  * the list (see kube_scan_list): fn is called once per object ("" for what
@@ -226,6 +236,11 @@ int kube_apply(struct kube_client *c, json_t **out, const json_t *obj, const cha
 int kube_patch(struct kube_client *c, json_t **out, const struct kube_ref *ref,
                enum kube_patch_type type, const char *patch, const char *subresource,
                unsigned flags);
+
+/* The same as field_manager (the managedFields entry its changes go to). */
+int kube_patch_as(struct kube_client *c, json_t **out, const struct kube_ref *ref,
+                  enum kube_patch_type type, const char *patch, const char *subresource,
+                  const char *field_manager, unsigned flags);
 
 /* Delete with a propagation policy ("Background", "Foreground", "Orphan" or NULL). */
 int kube_delete(struct kube_client *c, const struct kube_ref *ref, const char *propagation,

@@ -8,10 +8,11 @@
  * 2. Namespaces and CustomResourceDefinitions go first (the rest cannot be
  *    validated before they exist); the CRDs are waited for until Established.
  *    Before that, what is live is read with one LIST per kind and namespace
- *    (by the tracking label). An object whose live copy carries the hash of
- *    the prepared object (annotation sluice.dev/hash) and still holds every
- *    value it sets is in sync and skipped from here on: a resync that finds
- *    nothing to do writes nothing and costs O(kinds) requests, not O(objects).
+ *    (by the tracking label), a page of 100 objects at a time. An object
+ *    whose live copy carries the hash of the prepared object (annotation
+ *    sluice.dev/hash) and still holds every value it sets is in sync and
+ *    skipped from here on: a resync that finds nothing to do writes nothing
+ *    and costs a request per kind and 100 objects, not one per object.
  * 3. Every other object is validated with a server-side dry-run, all at once.
  *    If any fails (schema, unknown kind, admission), nothing of step 4 or 5
  *    happens and every failure is reported as "path:line: Kind ns/name: the
@@ -88,7 +89,8 @@ struct sync_opts {
 
 struct sync_result {
 	json_t *inventory; /* array of "group|Kind|namespace|name" now managed (new reference) */
-	json_t *live;      /* key -> live object, for those listed and not written since */
+	json_t *live;      /* key -> what health reads of the live object (health_view()),
+	                      for those listed and not written since */
 	size_t applied;    /* objects applied */
 	size_t unchanged;  /* objects that already matched: not written, not even dry-run */
 	size_t pruned;     /* objects deleted */

@@ -201,6 +201,47 @@ int kube_list(struct kube_client *c, json_t **items, char **rv, const struct kub
 	return 0;
 }
 
+struct item_walk {
+	kube_item_fn fn;
+	void *ud;
+};
+
+static int item_page(void *ud, const struct kube_result *r, char *cont, char **rv)
+{
+	struct item_walk *w = ud;
+	json_t *page = kube_result_json(r), *v;
+	const char *next =
+	    json_string_value(json_object_get(json_object_get(page, "metadata"), "continue"));
+	size_t i;
+	int rc = 0;
+
+	(void)rv;
+	cont[0] = '\0';
+	if (!page)
+		return sluice_error_set(SLUICE_ERROR, "list: the response is not JSON");
+	if (next && strlen(next) >= 4096)
+		rc = sluice_error_set(SLUICE_ELIMIT, "list: the continue token is too long");
+	else if (next)
+		snprintf(cont, 4096, "%s", next);
+	json_array_foreach(json_object_get(page, "items"), i, v)
+	{
+		if (rc == 0 && w->fn(w->ud, v) != 0) {
+			cont[0] = '\0'; /* stopped: no more pages */
+			break;
+		}
+	}
+	json_decref(page);
+	return rc;
+}
+
+int kube_list_each(struct kube_client *c, const struct kube_ref *ref,
+                   const struct kube_list_opts *opts, kube_item_fn fn, void *ud)
+{
+	struct item_walk w = {fn, ud};
+
+	return list_pages(c, ref, opts, NULL, item_page, &w, NULL);
+}
+
 struct meta_walk {
 	kube_meta_fn fn;
 	void *ud;
@@ -302,24 +343,38 @@ int kube_apply(struct kube_client *c, json_t **out, const json_t *obj, const cha
 	return rc;
 }
 
-int kube_patch(struct kube_client *c, json_t **out, const struct kube_ref *ref,
-               enum kube_patch_type type, const char *patch, const char *subresource,
-               unsigned flags)
+int kube_patch_as(struct kube_client *c, json_t **out, const struct kube_ref *ref,
+                  enum kube_patch_type type, const char *patch, const char *subresource,
+                  const char *field_manager, unsigned flags)
 {
 	static const char *const types[] = {"application/merge-patch+json",
 	                                    "application/json-patch+json",
 	                                    "application/strategic-merge-patch+json"};
 	struct buf b;
+	char *efm = NULL;
 	int rc;
 
 	if (out)
 		*out = NULL;
+	if (field_manager && !(efm = kube_escape(field_manager)))
+		return sluice_error_set(SLUICE_ENOMEM, "out of memory");
 	buf_init(&b, 4096);
-	if ((rc = ref_path(c, &b, ref, 1, subresource)) == 0 &&
-	    (rc = buf_printf(&b, "?%s", dry(flags))) == 0)
+	if ((rc = ref_path(c, &b, ref, 1, subresource)) == 0)
+		rc = buf_printf(&b, "?%s", dry(flags));
+	if (rc == 0 && efm)
+		rc = buf_printf(&b, "%sfieldManager=%s", flags & KUBE_DRY_RUN ? "&" : "", efm);
+	if (rc == 0)
 		rc = run(c, out, "PATCH", b.ptr, types[type], patch, strlen(patch));
+	free(efm);
 	buf_dispose(&b);
 	return rc;
+}
+
+int kube_patch(struct kube_client *c, json_t **out, const struct kube_ref *ref,
+               enum kube_patch_type type, const char *patch, const char *subresource,
+               unsigned flags)
+{
+	return kube_patch_as(c, out, ref, type, patch, subresource, NULL, flags);
 }
 
 int kube_delete(struct kube_client *c, const struct kube_ref *ref, const char *propagation,

@@ -619,7 +619,9 @@ static void judge_item(struct item *it, json_t *l, struct sync_memo *m, json_t *
 		json_object_set_new(l, "kind", json_string(it->src->kind));
 	if (!json_object_get(l, "apiVersion"))
 		json_object_set(l, "apiVersion", json_object_get(it->obj, "apiVersion"));
-	json_object_set(live, it->key, l);
+	json_t *view = health_view(l); /* all that is read of it later */
+	if (view)
+		json_object_set_new(live, it->key, view);
 	it->same = in_sync(it->obj, l);
 	if (it->same)
 		memo_put(m, it, l);
@@ -629,20 +631,53 @@ static void judge_item(struct item *it, json_t *l, struct sync_memo *m, json_t *
 		slog(SLOG_DEBUG, "sync: live differs from Git", "object", it->key, NULL);
 }
 
-/* name -> item of a list (borrowed), a new object */
-static json_t *by_name(const json_t *list)
-{
-	json_t *byname = json_object(), *v;
-	size_t k;
+/*
+ * Judge the items of one kind and namespace (idx[0..k)) against a LIST of
+ * them, page by page (a page of LIST_JUDGE objects at a time, then freed):
+ * only the items whose want[x] is set (all when want is NULL).
+ */
+#define LIST_JUDGE 100
 
-	json_array_foreach(list, k, v)
-	{
-		const char *name =
-		    json_string_value(json_object_get(json_object_get(v, "metadata"), "name"));
-		if (name)
-			json_object_set(byname, name, v);
+struct judging {
+	struct item *items;
+	const size_t *idx;
+	const unsigned char *want;
+	json_t *index; /* name -> position in idx */
+	struct sync_memo *m;
+	json_t *live;
+};
+
+static int judge_listed(void *ud, json_t *l)
+{
+	struct judging *j = ud;
+	const char *name =
+	    json_string_value(json_object_get(json_object_get(l, "metadata"), "name"));
+	json_t *at = name ? json_object_get(j->index, name) : NULL;
+
+	if (at) {
+		size_t x = (size_t)json_integer_value(at);
+		if (!j->want || j->want[x])
+			judge_item(&j->items[j->idx[x]], l, j->m, j->live);
+		json_object_del(j->index, name); /* once */
 	}
-	return byname;
+	return 0;
+}
+
+static int judge_list(struct kube_client *c, struct item *items, const size_t *idx, size_t k,
+                      const unsigned char *want, const struct kube_ref *ref, const char *sel,
+                      struct sync_memo *m, json_t *live)
+{
+	struct judging j = {items, idx, want, json_object(), m, live};
+	struct kube_list_opts lo = {sel, NULL, LIST_JUDGE};
+	int rc;
+
+	if (!j.index)
+		return SLUICE_ENOMEM;
+	for (size_t x = 0; x < k; x++)
+		json_object_set_new(j.index, items[idx[x]].src->name, json_integer((json_int_t)x));
+	rc = kube_list_each(c, ref, &lo, judge_listed, &j);
+	json_decref(j.index);
+	return rc;
 }
 
 /* The group's resourceVersions, by name, from a metadata list. */
@@ -672,7 +707,6 @@ static int mark_by_memo(struct kube_client *c, struct item *items, const size_t 
                         json_t *live)
 {
 	struct seen sn = {json_object(), calloc(k ? k : 1, sizeof(char *))};
-	json_t *full = NULL;
 	size_t need = 0;
 	unsigned char *want = calloc(k ? k : 1, 1);
 	int rc = -1;
@@ -699,27 +733,18 @@ static int mark_by_memo(struct kube_client *c, struct item *items, const size_t 
 			need++;
 		}
 	}
-	if (need > MEMO_GETS) {
-		struct kube_list_opts whole = {sel, NULL, 0};
-		json_t *listed = NULL;
-		if (kube_list(c, &listed, NULL, ref, &whole) == 0)
-			full = by_name(listed);
-		json_decref(listed);
+	if (need > MEMO_GETS && judge_list(c, items, idx, k, want, ref, sel, m, live) == 0) {
+		rc = 0;
+		goto out;
 	}
 	for (size_t x = 0; x < k; x++) {
 		struct item *it = &items[idx[x]];
+		struct kube_ref one = *ref;
 		json_t *l = NULL;
 		if (!want[x])
 			continue;
-		if (full) {
-			l = json_incref(json_object_get(full, it->src->name));
-		} else {
-			struct kube_ref one = *ref;
-			one.name = it->src->name;
-			if (kube_get(c, &l, &one) < 0)
-				l = NULL;
-		}
-		if (l)
+		one.name = it->src->name;
+		if (kube_get(c, &l, &one) == 0 && l)
 			judge_item(it, l, m, live);
 		json_decref(l);
 	}
@@ -729,7 +754,6 @@ out:
 		free(sn.rvs[x]);
 	free(sn.rvs);
 	json_decref(sn.index);
-	json_decref(full);
 	free(want);
 	return rc;
 }
@@ -759,7 +783,6 @@ static void mark_unchanged(struct kube_client *c, struct item *items, size_t n,
 		const char *ns = json_string_value(
 		    json_object_get(json_object_get(items[i].obj, "metadata"), "namespace"));
 		const char *api = json_string_value(json_object_get(items[i].obj, "apiVersion"));
-		json_t *list = NULL, *byname;
 		size_t k = 0;
 
 		if (done[i] || !res || items[i].needs_crd)
@@ -780,17 +803,7 @@ static void mark_unchanged(struct kube_client *c, struct item *items, size_t n,
 		struct kube_ref ref = {api, items[i].src->kind, ns ? ns : "", NULL};
 		if (o->memo && mark_by_memo(c, items, idx, k, &ref, sel, o->memo, live) == 0)
 			continue;
-		struct kube_list_opts lo = {sel, NULL, 0};
-		if (kube_list(c, &list, NULL, &ref, &lo) < 0)
-			continue;
-		byname = by_name(list);
-		for (size_t x = 0; x < k; x++) {
-			json_t *l = json_object_get(byname, items[idx[x]].src->name);
-			if (l)
-				judge_item(&items[idx[x]], l, o->memo, live);
-		}
-		json_decref(byname);
-		json_decref(list);
+		judge_list(c, items, idx, k, NULL, &ref, sel, o->memo, live);
 	}
 	/* what left the render leaves the memo */
 	if (o->memo && json_object_size(o->memo->live) > n) {
@@ -912,14 +925,20 @@ static int prepare(struct item *items, struct kube_client *c, const struct manif
  * and validation refuses the merge (422, "exactly one"); kube-apiserver 1.20
  * also keeps a map whose fields it removed (gatewayAPI: {} after a move to
  * nginx). When an apply is refused and the live object holds such objects
- * Git does not have (empty, or holding only fields sluice's apply owns), those
- * leftovers are removed (a JSON patch guarded by the live resourceVersion;
- * a removal makes no manager own anything) and the object is applied again.
- * The dry run that validates a commit cannot chain the two, so it checks the
- * same outcome in one patch: the leftovers removed, Git's fields, labels and
+ * Git does not have (empty, or holding only fields sluice's apply owns):
+ *   1. one JSON patch, guarded by the live resourceVersion, sets each map
+ *      that holds a leftover to Git's (a leftover at the top is removed),
+ *      as the manager "sluice-leftovers";
+ *   2. the object is applied again, as always;
+ *   3. the entry of "sluice-leftovers" is dropped from managedFields, so that
+ *      sluice's apply alone owns the fields and removes them when Git does.
+ * The dry run that validates a commit cannot chain these, so it checks the
+ * outcome in one patch: the leftovers gone, Git's fields, labels and
  * annotations set. Returns 0 when that worked; an error (nothing changed)
  * when there are no leftovers or Git's object itself is refused.
  */
+#define LEFTOVERS "sluice-leftovers"
+
 static int skip_field(const char *k)
 {
 	return !strcmp(k, "apiVersion") || !strcmp(k, "kind") || !strcmp(k, "metadata") ||
@@ -1000,9 +1019,11 @@ static int all_ours(const json_t *v, const json_t *f, int depth)
 }
 
 /*
- * Removals of the objects in live (below `path`, f their fields we own) that
- * want lacks and an apply would leave behind: empty, or holding only fields
- * we own (1.20 removes the fields and keeps their emptied map).
+ * The ops that clear what an apply would leave behind in live (below `path`,
+ * f the fields sluice owns there): objects want lacks that are empty or hold
+ * only fields sluice owns (1.20 removes the fields and keeps their emptied
+ * map). A map holding one is set to want's whole (so that rules over the map,
+ * such as minProperties, hold); at the top, the leftover is removed.
  */
 static int leftover_ops(json_t *ops, const json_t *want, const json_t *live, const json_t *f,
                         const char *path, int depth)
@@ -1013,12 +1034,23 @@ static int leftover_ops(json_t *ops, const json_t *want, const json_t *live, con
 
 	if (depth > 32)
 		return 0;
+	if (depth > 0) {
+		json_object_foreach((json_t *)live, k, v)
+		{
+			if (json_is_object(v) && !json_object_get(want, k) &&
+			    all_ours(v, field_of(f, k), 0)) {
+				json_t *o = json_pack("{s:s, s:s, s:O}", "op", "add", "path", path,
+				                      "value", want);
+				return o && json_array_append_new(ops, o) == 0 ? 0 : SLUICE_ENOMEM;
+			}
+		}
+	}
 	json_object_foreach((json_t *)live, k, v)
 	{
 		if (!json_is_object(v) || (depth == 0 && skip_field(k)))
 			continue;
 		const json_t *w = json_object_get(want, k);
-		if (!w && all_ours(v, field_of(f, k), 0)) {
+		if (!w && depth == 0 && all_ours(v, field_of(f, k), 0)) {
 			rc = add_op(ops, "remove", path, k, NULL);
 		} else if (json_is_object(w)) {
 			struct buf sub;
@@ -1064,6 +1096,39 @@ static int content_ops(json_t *ops, const json_t *want, const json_t *live)
 	return 0;
 }
 
+/* step 3: drop LEFTOVERS' managedFields entry from `obj` (as applied) */
+static int drop_leftovers_entry(struct kube_client *c, const struct kube_ref *ref,
+                                const json_t *obj)
+{
+	const json_t *mf = json_object_get(json_object_get(obj, "metadata"), "managedFields");
+	const char *rv = rv_of(obj);
+	json_t *keep = json_array(), *e, *ops;
+	char *patch = NULL;
+	size_t i;
+	int rc;
+
+	if (!keep)
+		return SLUICE_ENOMEM;
+	json_array_foreach(mf, i, e)
+	{
+		if (strcmp(json_string_value(json_object_get(e, "manager")) ?: "", LEFTOVERS))
+			json_array_append(keep, e);
+	}
+	if (!rv || json_array_size(keep) == json_array_size(mf)) {
+		json_decref(keep);
+		return 0;
+	}
+	ops = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:o}]", "op", "test", "path",
+	                "/metadata/resourceVersion", "value", rv, "op", "replace", "path",
+	                "/metadata/managedFields", "value", keep);
+	rc = ops ? jsonfmt_dump(&patch, ops, JSONFMT_COMPACT) : SLUICE_ENOMEM;
+	json_decref(ops);
+	if (rc == 0)
+		rc = kube_patch_as(c, NULL, ref, KUBE_PATCH_JSON, patch, NULL, LEFTOVERS, 0);
+	free(patch);
+	return rc;
+}
+
 static int remove_leftovers(struct kube_client *c, const struct item *it, unsigned flags)
 {
 	const json_t *md = json_object_get(it->obj, "metadata");
@@ -1071,7 +1136,7 @@ static int remove_leftovers(struct kube_client *c, const struct item *it, unsign
 	                       json_string_value(json_object_get(it->obj, "kind")),
 	                       json_string_value(json_object_get(md, "namespace")),
 	                       json_string_value(json_object_get(md, "name"))};
-	json_t *live = NULL, *ops = NULL;
+	json_t *live = NULL, *ops = NULL, *applied = NULL;
 	char *patch = NULL;
 	int rc;
 
@@ -1093,16 +1158,21 @@ static int remove_leftovers(struct kube_client *c, const struct item *it, unsign
 		rc = jsonfmt_dump(&patch, ops, JSONFMT_COMPACT);
 	json_decref(ops);
 	if (rc == 0)
-		rc = kube_patch(c, NULL, &ref, KUBE_PATCH_JSON, patch, NULL, flags & KUBE_DRY_RUN);
+		rc = kube_patch_as(c, NULL, &ref, KUBE_PATCH_JSON, patch, NULL, LEFTOVERS,
+		                   flags & KUBE_DRY_RUN);
 	free(patch);
-	if (rc == 0 && !(flags & KUBE_DRY_RUN))
-		rc = kube_apply(c, NULL, it->obj, "sluice", KUBE_FORCE);
+	if (rc == 0 && !(flags & KUBE_DRY_RUN) &&
+	    (rc = kube_apply(c, &applied, it->obj, "sluice", KUBE_FORCE)) == 0 &&
+	    drop_leftovers_entry(c, &ref, applied) < 0)
+		slog(SLOG_WARN, "sync: cannot drop the managedFields entry of " LEFTOVERS, "object",
+		     it->key, "error", sluice_error_last(), NULL);
+	json_decref(applied);
 	if (rc == 0)
 		slog(SLOG_INFO,
 		     flags & KUBE_DRY_RUN
 		         ? "sync: server-side apply would keep objects Git removed; valid "
 		           "without them"
-		         : "sync: server-side apply kept objects Git removed; removed them and "
+		         : "sync: server-side apply kept objects Git removed; cleared them and "
 		           "applied again",
 		     "object", it->key, NULL);
 	return rc;

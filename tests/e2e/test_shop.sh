@@ -7,7 +7,8 @@
 #   v3  30% errors: rolled back by error-rate about one analysis interval
 #       after the canary takes traffic; the failed share of all requests in
 #       that window near 0.10 x 0.30; the commit reverted by hand afterwards
-#   a commit of broken YAML: Failed with file:line, the cluster untouched
+#   a commit of broken YAML, and one the API server refuses: Failed with
+#   file:line, the cluster untouched, no canary started
 #   v5  sluiced killed (SIGKILL) at 10% and started again: it resumes the step
 #       (its pause not restarted); then two replicas with --leader-elect, the
 #       leader killed at 50%: the standby finishes, weights intact
@@ -189,6 +190,33 @@ else
 fi
 cp "$tmp/deployment.good" "$tmp/work/apps/deployment.yaml"
 push "web: the manifest fixed"
+sha=$(head_sha)
+until_ 30 'synced_at "$sha"'
+
+# a commit that parses but that the API server refuses (a Service port out of
+# range) and that also changes the image: the whole commit is validated
+# before anything changes, so no canary starts either
+cp "$tmp/work/apps/service.yaml" "$tmp/service.good"
+before=$(rvs)
+shop_version v9
+sed -i 's/port: 80,/port: 70000,/' "$tmp/work/apps/service.yaml"
+push "web v9 with a bad Service port"
+until_ 30 'test "$(appst .status.sync.status)" = Failed'
+sleep 3
+msg=$(appst .status.sync.message)
+after=$(rvs)
+if [ "$(appst .status.sync.status)" = Failed ] &&
+	[[ "$msg" =~ ^apps/service.yaml:[0-9]+:\ Service\ shop/web:\ .*spec.ports\[0\].port ]] &&
+	[ "$before" = "$after" ] && phase_is Healthy && [ "$(image web)" = demoapp:v2 ] &&
+	[ -z "$(ro .status.canary.commit)" ]; then
+	ok "a commit the API server refuses (with a new image): Failed ($msg); no object changed, no canary started"
+else
+	not_ok "a commit the API server refuses: Failed, the cluster untouched, no canary" "status: $(appst .status.sync.status)" \
+		"message: $msg" "image: $(image web)" "before: $before" "after:  $after" "$(ro .status)"
+fi
+cp "$tmp/deployment.good" "$tmp/work/apps/deployment.yaml"
+cp "$tmp/service.good" "$tmp/work/apps/service.yaml"
+push "web: the Service fixed, v9 withdrawn"
 sha=$(head_sha)
 until_ 30 'synced_at "$sha"'
 

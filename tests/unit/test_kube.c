@@ -125,6 +125,19 @@ static void config_and_discovery(void **state)
 	assert_non_null(strstr(sluice_error_last(), "context \"nope\" not found"));
 }
 
+/* kube_list_each's callback: counts the items, stops at the stop-th */
+struct counted {
+	int items;
+	int stop;
+};
+
+static int count_page_items(void *ud, json_t *item)
+{
+	struct counted *c = ud;
+	assert_non_null(json_object_get(item, "metadata"));
+	return ++c->items == c->stop;
+}
+
 static void crud_verbs(void **state)
 {
 	json_t *o = NULL, *got = NULL, *items = NULL;
@@ -191,6 +204,17 @@ static void crud_verbs(void **state)
 	assert_non_null(rv);
 	json_decref(items);
 	free(rv);
+	/* the same walked item by item, a page at a time; a stop ends the walk */
+	struct counted walk = {0, 0};
+	before = kube_client_requests(admin);
+	CHECK(kube_list_each(admin, &all, &lo, count_page_items, &walk));
+	assert_true(walk.items >= 8);
+	assert_true(kube_client_requests(admin) - before >= 4);
+	walk = (struct counted){0, 3};
+	before = kube_client_requests(admin);
+	CHECK(kube_list_each(admin, &all, &lo, count_page_items, &walk));
+	assert_int_equal(walk.items, 3);
+	assert_int_equal(kube_client_requests(admin) - before, 2); /* no page after the stop */
 	lo.label_selector = "nothing=here";
 	CHECK(kube_list(admin, &items, NULL, &all, &lo));
 	assert_int_equal(json_array_size(items), 0);

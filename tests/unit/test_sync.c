@@ -478,7 +478,8 @@ static const char wcrd_yaml[] =
     "    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n"
     "          spec:\n            type: object\n            properties:\n"
     "              size: {type: integer}\n"
-    "              route:\n                type: object\n                maxProperties: 1\n"
+    "              route:\n                type: object\n                minProperties: 1\n"
+    "                maxProperties: 1\n"
     "                properties:\n                  plain: {type: object}\n"
     "                  gateway: {type: object, properties: {name: {type: string}}}\n";
 static const char lab_yaml[] = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: lab\n";
@@ -536,6 +537,14 @@ static void a_key_git_removed_goes_where_apply_would_keep_it(void **state)
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(route, "gateway"), "name")), "web");
 	json_decref(route);
+	/* sluice's apply alone owns them: the patch's own entry is gone */
+	json_t *w2 = get("example.com/v1", "Widget", "lab", "w1");
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(json_object_get(w2, "metadata"), "managedFields"), i, e)
+	    assert_string_not_equal(json_string_value(json_object_get(e, "manager")),
+	                            "sluice-leftovers");
+	json_decref(w2);
 
 	/* the fields are owned now: a resync writes nothing */
 	assert_int_equal(sync_widget(&r, v2), 0);
