@@ -89,8 +89,8 @@ struct sync_opts {
 
 struct sync_result {
 	json_t *inventory; /* array of "group|Kind|namespace|name" now managed (new reference) */
-	json_t *live;      /* key -> what health reads of the live object (health_view()),
-	                      for those listed and not written since */
+	json_t *live;      /* key -> the live object (of one in sync, what health reads of it:
+	                      health_view()), for those listed and not written since */
 	size_t applied;    /* objects applied */
 	size_t unchanged;  /* objects that already matched: not written, not even dry-run */
 	size_t pruned;     /* objects deleted */

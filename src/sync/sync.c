@@ -619,10 +619,13 @@ static void judge_item(struct item *it, json_t *l, struct sync_memo *m, json_t *
 		json_object_set_new(l, "kind", json_string(it->src->kind));
 	if (!json_object_get(l, "apiVersion"))
 		json_object_set(l, "apiVersion", json_object_get(it->obj, "apiVersion"));
-	json_t *view = health_view(l); /* all that is read of it later */
-	if (view)
-		json_object_set_new(live, it->key, view);
 	it->same = in_sync(it->obj, l);
+	/* of an object in sync, health reads all that is read later; one that
+	 * differs is written this round (and dropped from live) or, for a diff,
+	 * shown whole */
+	json_t *keep = it->same ? health_view(l) : json_incref(l);
+	if (keep)
+		json_object_set_new(live, it->key, keep);
 	if (it->same)
 		memo_put(m, it, l);
 	else if (m)

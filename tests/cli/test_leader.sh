@@ -36,47 +36,10 @@ Y
 rollout_first_commit
 kubectl create namespace sluice-system >/dev/null # the Lease's default namespace out of a cluster
 
-# a TCP proxy to the API server: SIGUSR1 cuts every connection and refuses
-# new ones, SIGUSR2 listens again on the same port
-cat >"$tmp/proxy.py" <<'P'
-import asyncio, signal, sys
-up_port, port_file = int(sys.argv[1]), sys.argv[2]
-conns, state = set(), {}
-async def pipe(r, w):
-    try:
-        while data := await r.read(65536):
-            w.write(data)
-            await w.drain()
-    except Exception:
-        pass
-    w.close()
-async def serve(r, w):
-    try:
-        ur, uw = await asyncio.open_connection("127.0.0.1", up_port)
-    except OSError:
-        w.close()
-        return
-    conns.update((w, uw))
-    await asyncio.gather(pipe(r, uw), pipe(ur, w))
-    conns.difference_update((w, uw))
-async def listen():
-    state["srv"] = await asyncio.start_server(serve, "127.0.0.1", state.get("port", 0), reuse_address=True)
-    state["port"] = state["srv"].sockets[0].getsockname()[1]
-def cut():
-    state["srv"].close()
-    for w in list(conns):
-        w.transport.abort()
-async def main():
-    await listen()
-    open(port_file, "w").write(str(state["port"]))
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGUSR1, cut)
-    loop.add_signal_handler(signal.SIGUSR2, lambda: asyncio.ensure_future(listen()))
-    await asyncio.Event().wait()
-asyncio.run(main())
-P
+# a TCP proxy to the API server (tests/sandbox/relay.py): SIGUSR1 cuts every
+# connection and refuses new ones, SIGUSR2 listens again on the same port
 api_port=$(sed -n 's|^ *server: https://127.0.0.1:||p' "$KUBECONFIG")
-python3 "$tmp/proxy.py" "$api_port" "$tmp/proxy.port" &
+python3 tests/sandbox/relay.py "$api_port" "$tmp/proxy.port" &
 proxy=$!
 until_ 10 'test -s "$tmp/proxy.port"'
 sed "s|https://127.0.0.1:$api_port|https://127.0.0.1:$(cat "$tmp/proxy.port")|" "$KUBECONFIG" >"$tmp/proxied.kubeconfig"

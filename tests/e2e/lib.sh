@@ -115,33 +115,7 @@ P
 
 # ---- Prometheus behind a relay on a fixed port ------------------------------------
 prom_relay() { # a TCP relay on a free port to whatever port $tmp/prom/prometheus.port names now
-	cat >"$tmp/relay.py" <<'P'
-import asyncio, sys
-port_file, out = sys.argv[1], sys.argv[2]
-async def pipe(r, w):
-    try:
-        while data := await r.read(65536):
-            w.write(data)
-            await w.drain()
-    except Exception:
-        pass
-    w.close()
-async def serve(r, w):
-    try:
-        up = int(open(port_file).read())
-        ur, uw = await asyncio.open_connection("127.0.0.1", up)
-    except (OSError, ValueError):
-        w.close()  # Prometheus down: the connection is closed at once
-        return
-    await asyncio.gather(pipe(r, uw), pipe(ur, w))
-async def main():
-    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
-    open(out + ".tmp", "w").write(str(srv.sockets[0].getsockname()[1]))
-    __import__("os").rename(out + ".tmp", out)
-    await asyncio.Event().wait()
-asyncio.run(main())
-P
-	python3 "$tmp/relay.py" "$tmp/prom/prometheus.port" "$tmp/relay.port" &
+	python3 tests/sandbox/relay.py "@$tmp/prom/prometheus.port" "$tmp/relay.port" &
 	relay_pid=$!
 	until_ 10 'test -s "$tmp/relay.port"'
 	export SLUICE_PROMETHEUS_URL="http://127.0.0.1:$(cat "$tmp/relay.port")"
