@@ -72,6 +72,9 @@ struct stats {
 };
 
 static _Atomic int cutting; /* past the drain: answer what is left at once */
+/* requests begun and not yet completed (their answer sent, or the connection
+ * gone): the drain waits for these, not only for those still being served */
+static _Atomic int open_requests;
 static struct config cfg;
 static struct stats st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -280,6 +283,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)cls, (void)version, (void)upload;
 	if (*state == NULL) { /* headers only so far: answer when the body (none) is in */
 		*state = &first_call;
+		open_requests++;
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -297,6 +301,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return reply(conn, MHD_HTTP_OK, metrics, "text/plain; version=0.0.4");
 	}
 	return reply(conn, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
+                         enum MHD_RequestTerminationCode toe)
+{
+	(void)cls, (void)conn, (void)toe;
+	if (*state)
+		open_requests--;
 }
 
 static int parse_int(const char *opt, const char *s, long lo, long hi)
@@ -366,12 +378,14 @@ int main(int argc, char **argv)
 		d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
 		    (MHD_socket)listen_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNS,
-		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_END);
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(
 		    flags, (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
 		    (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNS,
-		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_END);
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
 	if (!d) {
 		if (listen_fd >= 0)
 			die("cannot serve socket %d: %s", listen_fd, strerror(errno));
@@ -393,14 +407,15 @@ int main(int argc, char **argv)
 	while (sigwait(&stop_set, &sig) != 0)
 		;
 
-	/* drain: no new connections; requests in flight get DRAIN_MS to finish */
+	/* drain: no new connections; requests in flight get DRAIN_MS to finish,
+	 * their answers sent */
 	MHD_socket lfd = MHD_quiesce_daemon(d);
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
 	deadline = now_s() + DRAIN_MS / 1000.0;
 	for (;;) {
 		pthread_mutex_lock(&st.lock);
-		int busy = st.in_flight;
+		int busy = st.in_flight + open_requests;
 		pthread_mutex_unlock(&st.lock);
 		if (!busy || now_s() >= deadline)
 			break;
